@@ -1,0 +1,37 @@
+"""spl_tf: the Spatial Profile Loss (BMVC 2019) for TensorFlow 2 / Keras 3."""
+from setuptools import find_packages, setup
+
+setup(
+    name="spl_tf",
+    version="0.1.0",
+    description=(
+        "Spatial Profile Loss (Sarfraz et al., BMVC 2019) as Keras 3 losses, "
+        "exact to the original release."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["spl_tf", "spl_tf.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        # TF 2.21 no longer pulls TensorBoard in; the trainers log to it.
+        "tensorboard>=2.21,<2.22",
+        "numpy>=1.26,<3",
+        "absl-py>=2.1,<3",
+        "tensorflow-datasets>=4.9.9,<5",
+        "opencv-python-headless>=4.10,<6",
+        "scikit-image>=0.24,<0.27",
+    ],
+    extras_require={
+        "jax": ["jax[cpu]>=0.6,<0.11"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Processing",
+    ],
+)

@@ -1,0 +1,197 @@
+"""Profiles: the building blocks of the Spatial Profile Loss.
+
+A *profile* is one row or one column of one channel of an image. The profile
+similarity of two images compares their profiles pairwise by cosine:
+
+    sim(a, b) = -(sum_rows <a_r, b_r> / (|a_r| |b_r|)
+                  + sum_cols <a_c, b_c> / (|a_c| |b_c|)) / H
+
+with sums over every row (column) of every channel, and H the image height.
+The original computes it as `sum(l2_normalize(a) * l2_normalize(b))` along each
+axis; TensorFlow's `l2_normalize` divides by `sqrt(max(|x|^2, 1e-12))`, so the
+same rule is applied to each norm here. A profile that is all zeros therefore
+contributes 0, never NaN.
+
+Written with `keras.ops` only: the same code runs on the TensorFlow and JAX
+backends. Public functions take NHWC image batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from keras import ops
+
+EPSILON = 1e-12
+"""The squared-norm floor of TensorFlow's `l2_normalize`, used by the original."""
+
+# TensorFlow's `rgb_to_yuv` kernel (columns Y, U, V), as the original uses.
+RGB_TO_YUV = (
+    (0.299, -0.14714119, 0.61497538),
+    (0.587, -0.28886916, -0.51496512),
+    (0.114, 0.43601035, -0.10001026),
+)
+
+IDENTITY, DX, DY = "identity", "dx", "dy"
+POSITIONS = (IDENTITY, DX, DY)
+"""How a profile is taken: from the image itself or from its x / y gradient."""
+
+
+def l2_normalize(x, axis: int | Sequence[int]):
+    """`x / sqrt(max(sum(x^2, axis), 1e-12))`, TensorFlow's rule (no NaN at 0)."""
+    square_sum = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(square_sum, EPSILON))
+
+
+def image_gradients(images):
+    """Forward differences `(dy, dx)` of NHWC images, zero at the last row/column.
+
+    The convention of `tf.image.image_gradients`, which the original uses.
+    """
+    dy = images[:, 1:] - images[:, :-1]
+    dx = images[:, :, 1:] - images[:, :, :-1]
+    dy = ops.pad(dy, [[0, 0], [0, 1], [0, 0], [0, 0]])
+    dx = ops.pad(dx, [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return dy, dx
+
+
+def rgb_to_yuv(images, axis: int = -1):
+    """RGB to YUV with TensorFlow's kernel, channels on `axis`."""
+    kernel = ops.convert_to_tensor(RGB_TO_YUV, dtype=images.dtype)
+    moved = ops.moveaxis(images, axis, -1)
+    return ops.moveaxis(ops.tensordot(moved, kernel, axes=1), -1, axis)
+
+
+def profile_similarity(a, b):
+    """The original's `sim(a, b)` for each image of two NHWC batches, shape (N,).
+
+    Summing the result over the batch gives the original's batch value.
+    """
+    a = ops.transpose(ops.cast(a, "float32"), (0, 3, 1, 2))
+    b = ops.transpose(ops.cast(b, "float32"), (0, 3, 1, 2))
+    return planar_similarity(a, b, height=a.shape[2] or ops.shape(a)[2])
+
+
+def planar_similarity(a, b, height, weights=None):
+    """Weighted profile similarity of (N, C, H', W') float32 tensors, shape (N,).
+
+    `-sum_c weights[c] * (rows_c + cols_c) / height`, where rows_c and cols_c
+    are the summed profile cosines of channel c. `height` is passed separately
+    because gradient images lose a row or column here: the original pads them
+    back with zeros, and zero profiles contribute nothing to any sum.
+
+    The gradient is analytic: d/db <a,b>/(|a||b|) = a/(|a||b|) - cos * b/|b|^2
+    (the second term vanishes where the norm floor is active, as TensorFlow's
+    `maximum` gradient does). Autodiff of the same expression keeps every
+    broadcast intermediate alive; this needs only the per-profile coefficients.
+    """
+    channels = a.shape[1]
+    if weights is None:
+        weights = (1.0,) * channels
+    scale = ops.reshape(
+        ops.convert_to_tensor(weights, "float32"), (1, channels, 1, 1)
+    ) / ops.cast(height, "float32")
+
+    @ops.custom_gradient
+    def similarity(a, b):
+        rows = _ProfileStats(a, b, axis=3)
+        cols = _ProfileStats(a, b, axis=2)
+        value = -(
+            ops.sum(scale * rows.cosine, axis=(1, 2, 3))
+            + ops.sum(scale * cols.cosine, axis=(1, 2, 3))
+        )
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            u = -ops.reshape(upstream, (-1, 1, 1, 1)) * scale
+            cross = rows.inv_ab + cols.inv_ab
+            grad_a = u * (
+                cross * b - (rows.cosine * rows.inv_aa + cols.cosine * cols.inv_aa) * a
+            )
+            grad_b = u * (
+                cross * a - (rows.cosine * rows.inv_bb + cols.cosine * cols.inv_bb) * b
+            )
+            return grad_a, grad_b
+
+        return value, grad
+
+    return similarity(a, b)
+
+
+class _ProfileStats:
+    """Per-profile cosine and the coefficients of its gradient, along `axis`."""
+
+    def __init__(self, a, b, axis: int):
+        dot = ops.sum(a * b, axis=axis, keepdims=True)
+        norm_a = ops.sum(a * a, axis=axis, keepdims=True)
+        norm_b = ops.sum(b * b, axis=axis, keepdims=True)
+        ra = ops.rsqrt(ops.maximum(norm_a, EPSILON))
+        rb = ops.rsqrt(ops.maximum(norm_b, EPSILON))
+        self.inv_ab = ra * rb
+        self.cosine = dot * self.inv_ab
+        # TensorFlow's maximum passes the gradient to its first input on ties.
+        self.inv_aa = ops.where(norm_a >= EPSILON, ra * ra, 0.0)
+        self.inv_bb = ops.where(norm_b >= EPSILON, rb * rb, 0.0)
+
+
+def weighted_profiles(
+    y_true,
+    y_pred,
+    weights: dict[tuple[str, str], float],
+    value_range: tuple[float, float] = (-1.0, 1.0),
+):
+    """Weighted sum of profile similarities of two NHWC batches, shape (N,).
+
+    `weights` maps `(view, position)` to a weight, where view is `"raw"` (the
+    channels as given) or `"yuv"` (the YUV transform of RGB) and position is
+    one of `POSITIONS`. For example the original's gradient profile is
+    `{("raw", "dx"): 1, ("raw", "dy"): 1}`. Inputs are first mapped from
+    `value_range` to [0, 1], as the original's `use_conversion` does.
+    """
+    low, high = value_range
+    weights = {key: float(w) for key, w in weights.items() if w != 0}
+    views = [view for view in ("raw", "yuv") if any(v == view for v, _ in weights)]
+    if not views:
+        return ops.zeros((ops.shape(y_true)[0],), "float32")
+    height = y_true.shape[1] or ops.shape(y_true)[1]
+    stack_true = _planar_views(y_true, views, low, high)
+    stack_pred = _planar_views(y_pred, views, low, high)
+    widths = {"raw": y_true.shape[-1], "yuv": 3}
+
+    total = 0.0
+    for position in POSITIONS:
+        per_channel = []
+        for view in views:
+            per_channel += [weights.get((view, position), 0.0)] * widths[view]
+        active = [i for i, w in enumerate(per_channel) if w != 0]
+        if not active:
+            continue
+        # Views are stacked in order, so the active channels are contiguous.
+        first, last = active[0], active[-1] + 1
+        a = _shift_difference(stack_true[:, first:last], position)
+        b = _shift_difference(stack_pred[:, first:last], position)
+        total = total + planar_similarity(a, b, height, per_channel[first:last])
+    return total
+
+
+def _planar_views(images, views: Sequence[str], low: float, high: float):
+    """NHWC images in [low, high] -> (N, C', H, W) float32 in [0, 1], views stacked."""
+    x = ops.cast(images, "float32")
+    if (low, high) == (-1.0, 1.0):
+        x = (x + 1.0) / 2.0  # bit-for-bit the original's conversion
+    elif (low, high) != (0.0, 1.0):
+        x = (x - low) / (high - low)
+    x = ops.transpose(x, (0, 3, 1, 2))
+    stacked = [x if view == "raw" else rgb_to_yuv(x, axis=1) for view in views]
+    return stacked[0] if len(stacked) == 1 else ops.concatenate(stacked, axis=1)
+
+
+def _shift_difference(x, position: str):
+    """The image (identity) or its forward difference along W (dx) or H (dy)."""
+    if position == DX:
+        return x[:, :, :, 1:] - x[:, :, :, :-1]
+    if position == DY:
+        return x[:, :, 1:] - x[:, :, :-1]
+    return x
+

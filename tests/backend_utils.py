@@ -1,0 +1,30 @@
+"""Value and gradient of a loss on whichever Keras backend is active."""
+
+import keras
+import numpy as np
+
+
+def value_and_grads(fn, y_true, y_pred):
+    """`fn(y_true, y_pred)` summed to a scalar, and its gradients w.r.t. both."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        y_true, y_pred = tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([y_true, y_pred])
+            value = tf.reduce_sum(fn(y_true, y_pred))
+        grads = tape.gradient(value, [y_true, y_pred])
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def scalar(t, p):
+            return jnp.sum(fn(t, p))
+
+        value, grads = jax.value_and_grad(scalar, argnums=(0, 1))(
+            jnp.asarray(y_true), jnp.asarray(y_pred)
+        )
+    else:
+        raise NotImplementedError(f"no gradient helper for backend {backend!r}")
+    return np.asarray(value), [np.asarray(g) for g in grads]

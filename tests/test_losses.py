@@ -1,0 +1,223 @@
+"""Behaviour of the losses beyond the golden values: options, errors, safety.
+
+Backend-agnostic; `test_jax_backend.py` reruns it under JAX.
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from backend_utils import value_and_grads
+from spl_tf import (
+    CPL,
+    GPL,
+    SPL,
+    colour_profile_loss,
+    gradient_profile_loss,
+    profile_similarity,
+    spatial_profile_loss,
+)
+from spl_tf.profiles import image_gradients, l2_normalize, rgb_to_yuv
+
+
+def _images(shape=(2, 12, 10, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    real = rng.uniform(-1, 1, shape).astype("float32")
+    fake = np.clip(real + rng.normal(0, 0.3, shape), -1, 1).astype("float32")
+    return real, fake
+
+
+def _direct_sim(a, b):
+    """The paper's formulation: normalise, multiply, sum over everything."""
+    rows = ops.sum(l2_normalize(a, 2) * l2_normalize(b, 2), axis=(1, 2, 3))
+    cols = ops.sum(l2_normalize(a, 1) * l2_normalize(b, 1), axis=(1, 2, 3))
+    return -(rows + cols) / a.shape[1]
+
+
+def _direct_spl(real, fake):
+    real, fake = (real + 1) / 2, (fake + 1) / 2
+    (dy_r, dx_r), (dy_f, dx_f) = image_gradients(real), image_gradients(fake)
+    yuv_r, yuv_f = rgb_to_yuv(real), rgb_to_yuv(fake)
+    (dyy_r, dxy_r), (dyy_f, dxy_f) = image_gradients(yuv_r), image_gradients(yuv_f)
+    return (
+        _direct_sim(dx_r, dx_f) + _direct_sim(dy_r, dy_f)
+        + _direct_sim(real, fake) + _direct_sim(yuv_r, yuv_f)
+        + _direct_sim(dxy_r, dxy_f) + _direct_sim(dyy_r, dyy_f)
+    )
+
+
+def test_analytic_gradient_matches_autodiff_of_direct_formulation():
+    real, fake = _images()
+    value, (g_true, g_pred) = value_and_grads(spatial_profile_loss, real, fake)
+    ref_value, (ref_true, ref_pred) = value_and_grads(_direct_spl, real, fake)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    np.testing.assert_allclose(g_pred, ref_pred, atol=1e-6)
+    np.testing.assert_allclose(g_true, ref_true, atol=1e-6)
+
+
+def test_spl_is_gp_plus_cp_with_weights():
+    real, fake = _images()
+    gp = gradient_profile_loss(real, fake)
+    cp = colour_profile_loss(real, fake)
+    weighted = spatial_profile_loss(real, fake, gp_weight=0.5, cp_weight=2.0)
+    np.testing.assert_allclose(weighted, 0.5 * np.asarray(gp) + 2.0 * np.asarray(cp), rtol=1e-5)
+
+
+def test_colour_switches_select_terms():
+    real, fake = _images()
+    r, f = (real + 1) / 2, (fake + 1) / 2
+    yuv_r, yuv_f = rgb_to_yuv(r), rgb_to_yuv(f)
+    (dy_r, dx_r), (dy_f, dx_f) = image_gradients(yuv_r), image_gradients(yuv_f)
+    terms = {
+        "rgb": _direct_sim(r, f),
+        "yuv": _direct_sim(yuv_r, yuv_f),
+        "yuv_gradients": _direct_sim(dx_r, dx_f) + _direct_sim(dy_r, dy_f),
+    }
+    for on in ("rgb", "yuv", "yuv_gradients"):
+        switches = {name: name == on for name in terms}
+        np.testing.assert_allclose(
+            colour_profile_loss(real, fake, **switches), terms[on], rtol=1e-5
+        )
+    off = colour_profile_loss(real, fake, rgb=False, yuv=False, yuv_gradients=False)
+    np.testing.assert_array_equal(off, np.zeros(2))
+
+
+def test_value_range_maps_to_unit_interval():
+    real, fake = _images()
+    as_pm1 = SPL()(real, fake)
+    as_255 = SPL(value_range=(0, 255))((real + 1) * 127.5, (fake + 1) * 127.5)
+    np.testing.assert_allclose(as_255, as_pm1, rtol=1e-5)
+
+
+def test_gradient_profile_works_per_channel_on_any_channel_count():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (2, 9, 11, 5)).astype("float32")
+    y = rng.uniform(-1, 1, (2, 9, 11, 5)).astype("float32")
+    whole = gradient_profile_loss(x, y)
+    parts = sum(np.asarray(gradient_profile_loss(x[..., i:i + 1], y[..., i:i + 1])) for i in range(5))
+    np.testing.assert_allclose(whole, parts, rtol=1e-5)
+
+
+def test_identical_images_give_the_minimum():
+    real, fake = _images(shape=(1, 8, 8, 3))
+    same = float(np.asarray(SPL()(real, real)))
+    assert same < float(np.asarray(SPL()(real, fake)))
+    # Each of the 6 similarities is -(H*C + W*C)/H at a perfect match when no
+    # profile is flat: -(8*3 + 8*3)/8 = -6 each; the dx/dy images lose one
+    # column/row of profiles to zero padding: -(8*3 + 7*3)/8 = -5.625.
+    assert same == pytest.approx(-(2 * 6 + 4 * 5.625), abs=1e-4)
+
+
+def test_makeup_objective_is_expressible():
+    """The original's `GP(output, source) + CP(output, reference)`."""
+    source, output = _images(seed=2)
+    reference, _ = _images(seed=3)
+    objective = GPL()(source, output) + CPL()(reference, output)
+    expected = np.mean(
+        np.asarray(_direct_sim_gp(output, source)) + np.asarray(colour_profile_loss(output, reference))
+    )
+    np.testing.assert_allclose(objective, expected, rtol=1e-5)
+
+
+def _direct_sim_gp(a, b):
+    (dy_a, dx_a), (dy_b, dx_b) = image_gradients((a + 1) / 2), image_gradients((b + 1) / 2)
+    return _direct_sim(dx_a, dx_b) + _direct_sim(dy_a, dy_b)
+
+
+def test_profile_similarity_is_symmetric_and_per_sample():
+    real, fake = _images(shape=(3, 6, 7, 2))
+    ab, ba = profile_similarity(real, fake), profile_similarity(fake, real)
+    assert ab.shape == (3,)
+    np.testing.assert_allclose(ab, ba, rtol=1e-6)
+    np.testing.assert_allclose(ab, _direct_sim(real, fake), rtol=1e-5)
+
+
+# --- configuration ----------------------------------------------------------
+
+CONFIGURED = [
+    GPL(value_range=(0, 1), reduction="sum", name="gp"),
+    CPL(rgb=False, yuv=True, yuv_gradients=False, value_range=(0, 255), reduction=None),
+    SPL(gp_weight=0.25, cp_weight=3.0, rgb=False, yuv_gradients=False, value_range=(0, 1),
+        reduction="sum", name="spl_custom"),
+]
+
+
+@pytest.mark.parametrize("loss", CONFIGURED, ids=lambda l: type(l).__name__)
+def test_config_round_trips(loss):
+    config = loss.get_config()
+    clone = type(loss).from_config(config)
+    assert clone.get_config() == config
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(restored) is type(loss) and restored.get_config() == config
+    real, fake = _images()
+    np.testing.assert_allclose(restored(real, fake), loss(real, fake), rtol=1e-6)
+
+
+# --- errors -----------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [GPL, CPL, SPL])
+def test_rank_error_names_expectation(cls):
+    x = np.zeros((8, 8, 3), "float32")
+    with pytest.raises(ValueError, match=r"rank-4 NHWC.*got shape \(8, 8, 3\) \(rank 3\)"):
+        cls()(x, x)
+
+
+@pytest.mark.parametrize("cls", [GPL, CPL, SPL])
+def test_shape_mismatch_error(cls):
+    with pytest.raises(ValueError, match=r"same shape.*\(1, 8, 8, 3\).*\(1, 8, 9, 3\)"):
+        cls()(np.zeros((1, 8, 8, 3), "float32"), np.zeros((1, 8, 9, 3), "float32"))
+
+
+@pytest.mark.parametrize("cls", [CPL, SPL])
+@pytest.mark.parametrize("channels", [1, 4])
+def test_colour_losses_need_rgb(cls, channels):
+    x = np.zeros((1, 8, 8, channels), "float32")
+    with pytest.raises(ValueError, match=rf"RGB images .*got {channels} channels"):
+        cls()(x, x)
+
+
+@pytest.mark.parametrize("bad", [(1, 1), (1, 0), "ab", (0,), None])
+def test_bad_value_range(bad):
+    with pytest.raises(ValueError, match="value_range"):
+        SPL(value_range=bad)
+
+
+# --- numerical safety -------------------------------------------------------
+
+def _flat(value, shape=(2, 8, 8, 3)):
+    return np.full(shape, value, "float32")
+
+
+SAFETY = {
+    "all_zero": (_flat(0.0), _flat(0.0)),
+    "flat_grey": (_flat(0.3), _flat(-0.2)),
+    "saturated_both": (_flat(1.0), _flat(-1.0)),
+    "saturated_true": (_flat(-1.0), _images()[1][:, :8, :8]),
+    "saturated_pred": (_images()[0][:, :8, :8], _flat(1.0)),
+    "flat_vs_textured": (_flat(0.5), _images()[0][:, :8, :8]),
+}
+
+
+@pytest.mark.parametrize("name", list(SAFETY))
+@pytest.mark.parametrize("cls", [GPL, CPL, SPL])
+def test_finite_value_and_gradient(name, cls):
+    real, fake = SAFETY[name]
+    value, grads = value_and_grads(cls(), real, fake)
+    assert np.isfinite(value)
+    for g in grads:
+        assert np.all(np.isfinite(g))
+
+
+def test_bfloat16_inputs_compute_in_float32():
+    real, fake = _images()
+    real16, fake16 = ops.cast(real, "bfloat16"), ops.cast(fake, "bfloat16")
+    value = SPL()(real16, fake16)
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    exact = SPL()(ops.cast(real16, "float32"), ops.cast(fake16, "float32"))
+    np.testing.assert_allclose(value, exact, rtol=1e-6)
+    functional = spatial_profile_loss(real16, fake16)
+    assert keras.backend.standardize_dtype(functional.dtype) == "float32"
+    _, grads = value_and_grads(SPL(), real16, fake16)
+    for g in grads:
+        assert np.all(np.isfinite(np.asarray(g, "float32")))
