@@ -14,11 +14,12 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e ".[test,jax]"
 	touch $(STAMP)
 
+# TF_CPP_MIN_LOG_LEVEL: keep TensorFlow's C++ start-up chatter out of the report.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/losses.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
