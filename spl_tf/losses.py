@@ -84,8 +84,35 @@ def spatial_profile_loss(
     return weighted_profiles(y_true, y_pred, terms, value_range)
 
 
+class _ProfileLoss(keras.losses.Loss):
+    """What every profile loss holds: the input range, a float32 computation."""
+
+    def __init__(self, value_range, reduction, name):
+        super().__init__(name=name, reduction=reduction, dtype="float32")
+        self.value_range = _check_range(value_range)
+
+    def get_config(self):
+        return {**super().get_config(), "value_range": list(self.value_range)}
+
+
+class _ColourSwitchedLoss(_ProfileLoss):
+    """A profile loss with the original's switchable colour terms."""
+
+    def __init__(self, rgb, yuv, yuv_gradients, value_range, reduction, name):
+        super().__init__(value_range, reduction, name)
+        self.rgb, self.yuv, self.yuv_gradients = bool(rgb), bool(yuv), bool(yuv_gradients)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rgb": self.rgb,
+            "yuv": self.yuv,
+            "yuv_gradients": self.yuv_gradients,
+        }
+
+
 @keras.saving.register_keras_serializable(package="spl_tf")
-class GPL(keras.losses.Loss):
+class GPL(_ProfileLoss):
     """Gradient Profile Loss: profile similarity of the image gradients.
 
     `GP = sim(dx_true, dx_pred) + sim(dy_true, dy_pred)`, where `sim(a, b) =
@@ -106,18 +133,14 @@ class GPL(keras.losses.Loss):
         reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
-        self.value_range = _check_range(value_range)
+        super().__init__(value_range, reduction, name)
 
     def call(self, y_true, y_pred):
         return gradient_profile_loss(y_true, y_pred, self.value_range)
 
-    def get_config(self):
-        return {**super().get_config(), "value_range": list(self.value_range)}
-
 
 @keras.saving.register_keras_serializable(package="spl_tf")
-class CPL(keras.losses.Loss):
+class CPL(_ColourSwitchedLoss):
     """Colour Profile Loss: profile similarity in RGB and YUV.
 
     `CP = sim(rgb) + sim(yuv) + sim(dx_yuv) + sim(dy_yuv)` with TensorFlow's
@@ -141,27 +164,16 @@ class CPL(keras.losses.Loss):
         reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
-        self.rgb, self.yuv, self.yuv_gradients = bool(rgb), bool(yuv), bool(yuv_gradients)
-        self.value_range = _check_range(value_range)
+        super().__init__(rgb, yuv, yuv_gradients, value_range, reduction, name)
 
     def call(self, y_true, y_pred):
         return colour_profile_loss(
             y_true, y_pred, self.rgb, self.yuv, self.yuv_gradients, self.value_range
         )
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "rgb": self.rgb,
-            "yuv": self.yuv,
-            "yuv_gradients": self.yuv_gradients,
-            "value_range": list(self.value_range),
-        }
-
 
 @keras.saving.register_keras_serializable(package="spl_tf")
-class SPL(keras.losses.Loss):
+class SPL(_ColourSwitchedLoss):
     """Spatial Profile Loss (Sarfraz et al., BMVC 2019).
 
     `SPL = gp_weight * GP + cp_weight * CP` (see `GPL`, `CPL`). With the
@@ -194,10 +206,8 @@ class SPL(keras.losses.Loss):
         reduction: str | None = "sum_over_batch_size",
         name: str | None = None,
     ):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
+        super().__init__(rgb, yuv, yuv_gradients, value_range, reduction, name)
         self.gp_weight, self.cp_weight = float(gp_weight), float(cp_weight)
-        self.rgb, self.yuv, self.yuv_gradients = bool(rgb), bool(yuv), bool(yuv_gradients)
-        self.value_range = _check_range(value_range)
 
     def call(self, y_true, y_pred):
         return spatial_profile_loss(
@@ -216,10 +226,6 @@ class SPL(keras.losses.Loss):
             **super().get_config(),
             "gp_weight": self.gp_weight,
             "cp_weight": self.cp_weight,
-            "rgb": self.rgb,
-            "yuv": self.yuv,
-            "yuv_gradients": self.yuv_gradients,
-            "value_range": list(self.value_range),
         }
 
 
