@@ -12,7 +12,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["spl_tf", "spl_tf.*"]),
+    packages=find_packages(include=["spl_tf", "spl_tf.*", "applications", "applications.*"]),
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<4",
@@ -27,6 +27,13 @@ setup(
     extras_require={
         "jax": ["jax[cpu]>=0.6,<0.11"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "spl-pix2pix-train = applications.pix2pix.train:entry_point",
+            "spl-pix2pix-predict = applications.pix2pix.predict:entry_point",
+            "spl-pix2pix-demo = applications.pix2pix.demo:entry_point",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

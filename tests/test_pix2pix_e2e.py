@@ -1,0 +1,167 @@
+"""The pix2pix application end to end: train, resume, predict, export, CLI."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from applications.common.flags import TrainConfig
+from applications.pix2pix import predict, train
+from pix2pix_data import write_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _epochs_logged(model_dir: Path) -> list[int]:
+    path = model_dir / "training_log.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def _config(root, model_dir, epochs):
+    return TrainConfig(data_dir=root, model_dir=model_dir, batch_size=4, epochs=epochs,
+                       image_size=32, jit_compile="false")
+
+
+def _cli(module, *args, env=None, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_resume_predict_export(tmp_path):
+    root = write_pairs(tmp_path / "data")
+    run = tmp_path / "run"
+    train.run(_config(root, run, epochs=1), ngf=8, verbose=0)
+    for produced in ("model.keras", "export/saved_model.pb", "checkpoints/latest.keras",
+                     "samples/epoch_001.png", "backup/latest.weights.h5"):
+        assert (run / produced).is_file(), produced
+    assert any((run / "logs" / "train").iterdir())  # TensorBoard events
+    assert any((run / "logs" / "images").iterdir())
+    assert _epochs_logged(run) == [0]
+
+    # The same command with more epochs goes on from where it stopped.
+    train.run(_config(root, run, epochs=2), ngf=8, verbose=0)
+    assert _epochs_logged(run) == [0, 1]
+    # And a finished command run again trains nothing more.
+    train.run(_config(root, run, epochs=2), ngf=8, verbose=0)
+    assert _epochs_logged(run) == [0, 1]
+
+    out = tmp_path / "pred_keras"
+    result = predict.run(run / "model.keras", out, 32, batch_size=2, data_dir=root, split="test")
+    names = sorted(p.stem for p in (root / "test").iterdir())
+    for folder in ("input", "prediction", "target"):
+        assert sorted(p.stem for p in (out / folder).iterdir()) == names
+    assert (out / "grid.png").is_file()
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["images"] == 2 and set(saved["baseline"]) == {"name", "psnr", "ssim"}
+    assert saved["psnr"] == pytest.approx(result["psnr"]) and 0 < saved["ssim"] <= 1
+
+    out_export = tmp_path / "pred_export"
+    predict.run(run / "export", out_export, 32, batch_size=2, data_dir=root, split="test")
+    for name in names:
+        a = (out / "prediction" / f"{name}.png").read_bytes()
+        b = (out_export / "prediction" / f"{name}.png").read_bytes()
+        assert a == b, "the exported model predicts what the checkpoint predicts"
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for path in (root / "val").iterdir():
+        (plain / path.name).write_bytes(path.read_bytes())  # 64x32: resized to 32x32
+    out_plain = tmp_path / "pred_plain"
+    assert predict.run(run / "export", out_plain, 32, batch_size=2, input_dir=plain) is None
+    assert sorted(p.stem for p in (out_plain / "prediction").iterdir()) == sorted(
+        p.stem for p in plain.iterdir())
+    assert not (out_plain / "metrics.json").exists()
+
+
+def test_exported_model_takes_any_size(tmp_path):
+    import tensorflow as tf
+
+    root = write_pairs(tmp_path / "data")
+    run = tmp_path / "run"
+    train.run(_config(root, run, epochs=1), ngf=4, verbose=0)
+    exported = tf.saved_model.load(str(run / "export"))
+    for shape in ((1, 32, 32, 3), (3, 48, 64, 3)):
+        out = exported.serve(tf.zeros(shape))
+        assert tuple(out.shape) == shape
+
+
+def test_sigkill_in_second_epoch_then_resume(tmp_path):
+    root = write_pairs(tmp_path / "data", {"train": 96, "val": 2, "test": 2})
+    run = tmp_path / "run"
+    args = [f"--data_dir={root}", f"--model_dir={run}", "--batch_size=2", "--epochs=3",
+            "--image_size=32", "--ngf=8", "--jit_compile=false"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "applications.pix2pix.train", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while _epochs_logged(run) != [0]:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "epoch 1 did not finish in time"
+        time.sleep(0.02)
+    time.sleep(0.3)  # well inside epoch 2 (48 steps)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _epochs_logged(run) == [0], "killed before epoch 2 ended"
+    assert not (run / "model.keras").exists()
+
+    rerun = _cli("applications.pix2pix.train", *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _epochs_logged(run) == [0, 1, 2]  # epoch 1 not redone, 3 epochs in all
+    assert (run / "model.keras").is_file() and (run / "export" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data_dir={tmp}/nowhere", "--model_dir={tmp}/run"], r"nowhere/train: no such folder"),
+    (["--model_dir={tmp}/run"], r"--data_dir is required"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--image_size=30"], r"must be divisible by 4"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--strategy=mirrored", "--jit_compile=true"],
+     r"--jit_compile=true does not work with --strategy=mirrored"),
+])
+def test_train_cli_errors_are_one_line(tmp_path, args, message):
+    data = write_pairs(tmp_path / "data", {"train": 4})
+    args = [a.format(tmp=tmp_path, data=data) for a in args]
+    result = _cli("applications.pix2pix.train", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and __import__("re").search(message, error_lines[0]), result.stderr
+
+
+def test_predict_cli_errors(tmp_path):
+    result = _cli("applications.pix2pix.predict", f"--checkpoint={tmp_path}/missing.keras",
+                  f"--output_dir={tmp_path}/out", f"--input_dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "missing.keras: expected a .keras checkpoint or an exported SavedModel" in result.stderr
+
+
+def test_console_scripts_are_declared():
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e for e in entry_points(group="console_scripts")}
+    for name in ("spl-pix2pix-train", "spl-pix2pix-predict", "spl-pix2pix-demo"):
+        assert callable(scripts[name].load())
+
+
+def test_tiny_run_on_jax(tmp_path):
+    data = write_pairs(tmp_path / "data")
+    run = tmp_path / "run"
+    env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    trained = _cli("applications.pix2pix.train", f"--data_dir={data}", f"--model_dir={run}",
+                   "--batch_size=4", "--epochs=1", "--image_size=32", "--ngf=4", env=env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (run / "model.keras").is_file() and _epochs_logged(run) == [0]
+    predicted = _cli("applications.pix2pix.predict", f"--data_dir={data}", f"--model_dir={run}",
+                     "--image_size=32", "--batch_size=2", env=env)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert (run / "predictions" / "test" / "metrics.json").is_file()
