@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -14,12 +14,17 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e ".[test,jax]"
 	touch $(STAMP)
 
+# The main job on built-in data: edges -> photo with SPL alone, into demo_output/.
+demo: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m applications.pix2pix.demo --demo_dir=demo_output
+
 # TF_CPP_MIN_LOG_LEVEL: keep TensorFlow's C++ start-up chatter out of the report.
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 tests
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/train_step.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo_output

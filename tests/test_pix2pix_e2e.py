@@ -165,3 +165,20 @@ def test_tiny_run_on_jax(tmp_path):
                      "--image_size=32", "--batch_size=2", env=env)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert (run / "predictions" / "test" / "metrics.json").is_file()
+
+
+def test_mirrored_strategy_and_bfloat16(tmp_path):
+    import keras
+
+    root = write_pairs(tmp_path / "data")
+    config = TrainConfig(data_dir=root, model_dir=tmp_path / "run", batch_size=4, epochs=1,
+                         image_size=32, strategy="mirrored", mixed_precision="bfloat16")
+    try:
+        model = train.run(config, ngf=4, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.layers[2].compute_dtype == "bfloat16"
+    assert model.output.dtype == "float32"
+    assert _epochs_logged(tmp_path / "run") == [0]
+    log = (tmp_path / "run" / "training_log.csv").read_text().splitlines()[1].split(",")
+    assert all(np.isfinite(float(v)) for v in log[1:])

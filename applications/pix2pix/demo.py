@@ -31,7 +31,7 @@ from applications.common.flags import TrainConfig
 from applications.pix2pix import predict, train
 
 flags.DEFINE_string("demo_dir", "demo_output", "Where the demo writes everything.")
-flags.DEFINE_integer("demo_epochs", 12, "Training epochs of the demo.")
+flags.DEFINE_integer("demo_epochs", 15, "Training epochs of the demo.")
 FLAGS = flags.FLAGS
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
