@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/train_step.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/sr.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo_output

@@ -33,6 +33,8 @@ setup(
             "spl-pix2pix-train = applications.pix2pix.train:entry_point",
             "spl-pix2pix-predict = applications.pix2pix.predict:entry_point",
             "spl-pix2pix-demo = applications.pix2pix.demo:entry_point",
+            "spl-srresnet-train = applications.srresnet.train:entry_point",
+            "spl-srresnet-predict = applications.srresnet.predict:entry_point",
         ],
     },
     classifiers=[

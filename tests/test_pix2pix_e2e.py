@@ -149,7 +149,8 @@ def test_console_scripts_are_declared():
     from importlib.metadata import entry_points
 
     scripts = {e.name: e for e in entry_points(group="console_scripts")}
-    for name in ("spl-pix2pix-train", "spl-pix2pix-predict", "spl-pix2pix-demo"):
+    for name in ("spl-pix2pix-train", "spl-pix2pix-predict", "spl-pix2pix-demo",
+                 "spl-srresnet-train", "spl-srresnet-predict"):
         assert callable(scripts[name].load())
 
 
@@ -167,18 +168,35 @@ def test_tiny_run_on_jax(tmp_path):
     assert (run / "predictions" / "test" / "metrics.json").is_file()
 
 
-def test_mirrored_strategy_and_bfloat16(tmp_path):
-    import keras
+MIRRORED_BFLOAT16 = """
+import sys
+from pathlib import Path
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from applications.common.flags import TrainConfig
+from applications.pix2pix import train
+root, run = Path(sys.argv[1]), Path(sys.argv[2])
+config = TrainConfig(data_dir=root, model_dir=run, batch_size=4, epochs=1, image_size=32,
+                     strategy="mirrored", mixed_precision="bfloat16")
+model = train.run(config, ngf=4, verbose=0)
+print("replicas", model.distribute_strategy.num_replicas_in_sync)
+print("dtypes", model.layers[2].compute_dtype, model.output.dtype)
+"""
 
+
+def test_mirrored_strategy_and_bfloat16(tmp_path):
+    """In its own process: TF collectives of two MirroredStrategy objects in one
+    process can collide, and the logical CPUs must be set before TF starts."""
     root = write_pairs(tmp_path / "data")
-    config = TrainConfig(data_dir=root, model_dir=tmp_path / "run", batch_size=4, epochs=1,
-                         image_size=32, strategy="mirrored", mixed_precision="bfloat16")
-    try:
-        model = train.run(config, ngf=4, verbose=0)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    assert model.layers[2].compute_dtype == "bfloat16"
-    assert model.output.dtype == "float32"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", MIRRORED_BFLOAT16, str(root),
+                             str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    assert "dtypes bfloat16 float32" in result.stdout
     assert _epochs_logged(tmp_path / "run") == [0]
     log = (tmp_path / "run" / "training_log.csv").read_text().splitlines()[1].split(",")
     assert all(np.isfinite(float(v)) for v in log[1:])

@@ -29,6 +29,16 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "bfloat16", "float16"], "M
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Train steps per compiled call.", lower_bound=1)
 
+# Prediction.
+flags.DEFINE_string("checkpoint", None,
+                    "predict: a .keras checkpoint or an exported SavedModel folder "
+                    "(default: MODEL_DIR/model.keras).")
+flags.DEFINE_string("split", None, "predict: the split of --data_dir to predict.")
+flags.DEFINE_string("input_dir", None, "predict: a folder of plain input images to predict "
+                    "instead of a split.")
+flags.DEFINE_string("output_dir", None,
+                    "predict: where to write (default: MODEL_DIR/predictions/SPLIT).")
+
 FLAGS = flags.FLAGS
 
 
@@ -58,11 +68,12 @@ class TrainConfig:
             raise InputError("--jit_compile=true does not work with --strategy=mirrored; use auto")
 
     @classmethod
-    def from_flags(cls) -> TrainConfig:
-        for name in ("data_dir", "model_dir"):
+    def from_flags(cls, require_data_dir: bool = True) -> TrainConfig:
+        required = ("data_dir", "model_dir") if require_data_dir else ("model_dir",)
+        for name in required:
             if not FLAGS[name].value:
                 raise InputError(f"--{name} is required")
         values = {f.name: FLAGS[f.name].value for f in dataclasses.fields(cls)}
-        values["data_dir"] = Path(values["data_dir"]).expanduser()
+        values["data_dir"] = Path(values["data_dir"] or ".").expanduser()
         values["model_dir"] = Path(values["model_dir"]).expanduser()
         return cls(**values)

@@ -24,6 +24,33 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 Batch = tuple[np.ndarray, np.ndarray | None, list[str]]
 
 
+def paths_from_flags(default_split: str) -> tuple[Path, Path, str]:
+    """(checkpoint, output folder, split) from the shared prediction flags."""
+    from applications.common.flags import FLAGS
+
+    model_dir = Path(FLAGS.model_dir) if FLAGS.model_dir else None
+    split = FLAGS.split or default_split
+    if FLAGS.checkpoint:
+        checkpoint = Path(FLAGS.checkpoint)
+    elif model_dir is not None:
+        checkpoint = model_dir / "model.keras"
+    else:
+        raise InputError("give --checkpoint or --model_dir")
+    if FLAGS.output_dir:
+        output_dir = Path(FLAGS.output_dir)
+    elif model_dir is not None:
+        output_dir = model_dir / "predictions" / ("images" if FLAGS.input_dir else split)
+    else:
+        raise InputError("give --output_dir (or --model_dir)")
+    return checkpoint, output_dir, split
+
+
+def print_summary(output_dir: Path, result: dict | None) -> None:
+    print(f"wrote {output_dir}")
+    if result:
+        print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
+
+
 def load_predictor(path: Path) -> Predictor:
     """A `.keras` checkpoint or an exported SavedModel folder, as a function."""
     if path.is_file() and path.suffix == ".keras":

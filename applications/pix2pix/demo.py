@@ -31,13 +31,13 @@ from applications.common.flags import TrainConfig
 from applications.pix2pix import predict, train
 
 flags.DEFINE_string("demo_dir", "demo_output", "Where the demo writes everything.")
-flags.DEFINE_integer("demo_epochs", 15, "Training epochs of the demo.")
+flags.DEFINE_integer("demo_epochs", 8, "Training epochs of the demo.")
 FLAGS = flags.FLAGS
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 CROP = 64
 TRAIN_FRACTION = 0.7  # left part of each photo for training, the rest held out
-CROPS_PER_PHOTO = {"train": 48, "val": 1, "test": 4}
+CROPS_PER_PHOTO = {"train": 150, "val": 1, "test": 4}
 
 
 def sketch(rgb: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ predictions and of the input itself as a baseline). `--checkpoint` takes a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from applications.common import errors, prediction
@@ -48,29 +47,13 @@ def run(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    model_dir = Path(FLAGS.model_dir) if FLAGS.model_dir else None
-    if FLAGS.checkpoint:
-        checkpoint = Path(FLAGS.checkpoint)
-    elif model_dir is not None:
-        checkpoint = model_dir / "model.keras"
-    else:
-        raise InputError("give --checkpoint or --model_dir")
-    name = "images" if FLAGS.input_dir else FLAGS.split
-    if FLAGS.output_dir:
-        output_dir = Path(FLAGS.output_dir)
-    elif model_dir is not None:
-        output_dir = model_dir / "predictions" / name
-    else:
-        raise InputError("give --output_dir (or --model_dir)")
+    checkpoint, output_dir, split = prediction.paths_from_flags(default_split="test")
     result = run(
         checkpoint, output_dir, FLAGS.image_size, FLAGS.batch_size,
-        Path(FLAGS.data_dir) if FLAGS.data_dir else None, FLAGS.split,
+        Path(FLAGS.data_dir) if FLAGS.data_dir else None, split,
         Path(FLAGS.input_dir) if FLAGS.input_dir else None, FLAGS.direction,
     )
-    print(f"wrote {output_dir}")
-    if result:
-        summary = {k: v for k, v in result.items() if k != "per_image"}
-        print(json.dumps(summary, indent=2))
+    prediction.print_summary(output_dir, result)
 
 
 def entry_point() -> None:

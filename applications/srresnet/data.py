@@ -1,0 +1,229 @@
+"""DIV2K-style super-resolution data: folders or tensorflow-datasets.
+
+Folders as DIV2K ships them (`--data_dir` holds, for scale s and degradation
+d in {unknown, bicubic}):
+
+    DIV2K_train_HR/0001.png ...          DIV2K_train_LR_d/Xs/0001xs.png ...
+    DIV2K_valid_HR/0801.png ...          DIV2K_valid_LR_d/Xs/0801xs.png ...
+
+LR and HR are paired by name (the original paired them by sorted order,
+which silently shifts every pair when one file is missing); a missing or
+extra file, or an HR image that is not exactly s times its LR image, is an
+error naming the file. Training takes aligned random crops (98x98 LR with the
+matching 392x392 HR by default); evaluation uses whole images, batch 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from applications.common import image_io
+from applications.common.errors import InputError
+from applications.common.flags import TrainConfig
+from applications.common.training import TrainData
+
+SPLITS = {"train": "train", "valid": "validation"}  # folder name -> tfds split
+SAMPLE_LR = 24  # side of the LR crops shown in TensorBoard
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    lr: Path
+    hr: Path
+
+
+@dataclasses.dataclass
+class Source:
+    """Where the pairs come from: DIV2K folders or a tensorflow-datasets name."""
+
+    scale: int = 4
+    degradation: str = "unknown"
+    data_dir: Path | None = None
+    tfds_name: str | None = None
+    tfds_data_dir: str | None = None
+
+
+def folder_pairs(data_dir: Path, split: str, degradation: str, scale: int) -> list[Pair]:
+    """The LR/HR pairs of a DIV2K split folder, checked."""
+    hr_dir = data_dir / f"DIV2K_{split}_HR"
+    lr_dir = data_dir / f"DIV2K_{split}_LR_{degradation}" / f"X{scale}"
+    for folder in (hr_dir, lr_dir):
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder (DIV2K layout expected under --data_dir)")
+    return match_pairs(lr_dir, hr_dir, scale)
+
+
+def match_pairs(lr_dir: Path, hr_dir: Path, scale: int) -> list[Pair]:
+    """Pair `NAMExS.png` in lr_dir with `NAME.png` in hr_dir; check names and sizes."""
+    suffix = f"x{scale}"
+    hr = {p.stem: p for p in image_io.list_images(hr_dir)}
+    lr = {}
+    for path in image_io.list_images(lr_dir):
+        name = path.stem[: -len(suffix)] if path.stem.endswith(suffix) else path.stem
+        lr[name] = path
+    if not hr:
+        raise InputError(f"{hr_dir}: no PNG or JPEG images")
+    missing = sorted(set(hr) - set(lr))
+    if missing:
+        raise InputError(f"{hr[missing[0]]} has no low-resolution partner in {lr_dir} "
+                         f"(expected {missing[0]}{suffix}.png; {len(missing)} missing)")
+    extra = sorted(set(lr) - set(hr))
+    if extra:
+        raise InputError(f"{lr[extra[0]]} has no high-resolution partner in {hr_dir} "
+                         f"(expected {extra[0]}.png; {len(extra)} without partner)")
+    pairs = [Pair(lr[name], hr[name]) for name in sorted(hr)]
+    for pair in pairs:
+        lr_size, hr_size = image_size(pair.lr), image_size(pair.hr)
+        if hr_size != (lr_size[0] * scale, lr_size[1] * scale):
+            raise InputError(
+                f"{pair.hr} is {hr_size[0]}x{hr_size[1]} but {pair.lr} is "
+                f"{lr_size[0]}x{lr_size[1]}: HR must be x{scale} the LR size"
+            )
+    return pairs
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding the image."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{path}: unreadable image ({error})") from None
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def _to_unit_range(lr, hr):
+    return tf.cast(lr, tf.float32) / 127.5 - 1.0, tf.cast(hr, tf.float32) / 127.5 - 1.0
+
+
+def random_crop_pair(lr: tf.Tensor, hr: tf.Tensor, lr_crop: int, scale: int):
+    """Aligned crops: lr_crop x lr_crop of LR and the HR region it came from."""
+    shape = tf.shape(lr)
+    y = tf.random.uniform((), 0, shape[0] - lr_crop + 1, tf.int32)
+    x = tf.random.uniform((), 0, shape[1] - lr_crop + 1, tf.int32)
+    lr = lr[y:y + lr_crop, x:x + lr_crop]
+    hr = hr[y * scale:(y + lr_crop) * scale, x * scale:(x + lr_crop) * scale]
+    lr.set_shape([lr_crop, lr_crop, 3])
+    hr.set_shape([lr_crop * scale, lr_crop * scale, 3])
+    return lr, hr
+
+
+def flip_rotate(lr: tf.Tensor, hr: tf.Tensor):
+    """The same random flip and quarter turn for both images."""
+    flip = tf.random.uniform(()) < 0.5
+    turns = tf.random.uniform((), 0, 4, tf.int32)
+
+    def apply(image):
+        image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+        return tf.image.rot90(image, turns)
+
+    return apply(lr), apply(hr)
+
+
+def _pairs_dataset(source: Source, split: str) -> tuple[tf.data.Dataset, int]:
+    """(lr, hr) uint8 images of a split, and how many there are."""
+    if source.tfds_name:
+        import tensorflow_datasets as tfds
+
+        ds, info = tfds.load(source.tfds_name, split=SPLITS[split], data_dir=source.tfds_data_dir,
+                             with_info=True)
+        count = int(ds.cardinality())
+        if count < 0:  # unknown: trust the dataset's metadata
+            count = info.splits[SPLITS[split]].num_examples
+        return ds.map(lambda e: (e["lr"], e["hr"])), count
+    pairs = folder_pairs(source.data_dir, split, source.degradation, source.scale)
+    paths = tf.data.Dataset.from_tensor_slices(
+        ([str(p.lr) for p in pairs], [str(p.hr) for p in pairs]))
+    ds = paths.map(lambda lr, hr: (_decode(lr), _decode(hr)), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds, len(pairs)
+
+
+def training_data(config: TrainConfig, source: Source, lr_crop: int, augment: bool,
+                  val_images: int) -> TrainData:
+    """Random aligned crops for training, whole validation images, sample crops."""
+    if source.data_dir is not None and not source.tfds_name:
+        _check_crop_fits(folder_pairs(source.data_dir, "train", source.degradation, source.scale),
+                         lr_crop)
+    train, count = _pairs_dataset(source, "train")
+    steps = count // config.batch_size
+    if steps == 0:
+        raise InputError(f"{count} training images, fewer than one batch "
+                         f"(--batch_size={config.batch_size})")
+    train = train.shuffle(min(count, 1000), seed=config.seed, reshuffle_each_iteration=True)
+    train = train.repeat().map(
+        lambda lr, hr: random_crop_pair(lr, hr, lr_crop, source.scale),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        train = train.map(flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
+    train = train.map(_to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)
+    train = train.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    valid, _ = _pairs_dataset(source, "valid")
+    sample = [_centre_crop(lr, hr, source.scale) for lr, hr in valid.take(4)]
+    validation = None
+    if val_images:
+        validation = valid.take(val_images).map(_to_unit_range).batch(1).prefetch(2)
+    return TrainData(train, steps,
+                     (np.stack([s[0] for s in sample]), np.stack([s[1] for s in sample])),
+                     validation)
+
+
+def _check_crop_fits(pairs: list[Pair], lr_crop: int) -> None:
+    for pair in pairs:
+        width, height = image_size(pair.lr)
+        if min(width, height) < lr_crop:
+            raise InputError(f"{pair.lr} is {width}x{height}, smaller than the "
+                             f"{lr_crop}x{lr_crop} training crop (--lr_crop_size)")
+
+
+def _centre_crop(lr: tf.Tensor, hr: tf.Tensor, scale: int):
+    """A fixed-size LR crop from the image centre and its HR region, in [-1, 1]."""
+    side = min(SAMPLE_LR, int(lr.shape[0]), int(lr.shape[1]))
+    y, x = (int(lr.shape[0]) - side) // 2, (int(lr.shape[1]) - side) // 2
+    lr = lr[y:y + side, x:x + side]
+    hr = hr[y * scale:(y + side) * scale, x * scale:(x + side) * scale]
+    lr, hr = _to_unit_range(lr, hr)
+    return lr.numpy(), hr.numpy()
+
+
+def evaluation_batches(source: Source, split: str = "valid"):
+    """(lr, hr, name) numpy batches of whole images, batch 1."""
+    if source.tfds_name:
+        ds, _ = _pairs_dataset(source, split)
+        for i, (lr, hr) in enumerate(ds):
+            lr, hr = _to_unit_range(lr, hr)
+            yield lr.numpy()[None], hr.numpy()[None], [f"{i:04d}"]
+        return
+    for pair in folder_pairs(source.data_dir, split, source.degradation, source.scale):
+        yield _load_pair(pair)
+
+
+def _load_pair(pair: Pair):
+    lr, hr = _to_unit_range(_decode(str(pair.lr)), _decode(str(pair.hr)))
+    return lr.numpy()[None], hr.numpy()[None], [pair.lr.stem]
+
+
+def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int):
+    """Plain LR images (any size), with their HR partners when `hr_dir` is given."""
+    if not input_dir.is_dir():
+        raise InputError(f"{input_dir}: no such folder (--input_dir)")
+    if hr_dir is not None:
+        for pair in match_pairs(input_dir, hr_dir, scale):
+            yield _load_pair(pair)
+        return
+    files = image_io.list_images(input_dir)
+    if not files:
+        raise InputError(f"{input_dir}: no PNG or JPEG images (--input_dir)")
+    for path in files:
+        image = image_io.read_rgb(path)
+        if image is None:
+            raise InputError(f"{path}: unreadable image")
+        yield image_io.to_float(image)[None], None, [path.stem]

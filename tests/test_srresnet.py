@@ -1,0 +1,221 @@
+"""Super-resolution: DIV2K pairing, crops, tfds, training, resume, prediction."""
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from applications.common.errors import InputError
+from applications.common.flags import TrainConfig
+from applications.srresnet import data, predict, train
+from applications.srresnet.model import build_srresnet
+from div2k_data import hr_photo, write_div2k
+from spl_tf import SPL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(root, model_dir=None, **overrides):
+    values = dict(data_dir=root, model_dir=model_dir or root / "run", batch_size=2, epochs=1,
+                  jit_compile="false")
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+# --- pairing ----------------------------------------------------------------
+
+def test_pairs_by_name_not_by_order(tmp_path):
+    root = write_div2k(tmp_path, scale=4)
+    pairs = data.folder_pairs(root, "train", "bicubic", 4)
+    assert [(p.lr.name, p.hr.name) for p in pairs] == [
+        (f"{i:04d}x4.png", f"{i:04d}.png") for i in range(1, 5)]
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_other_scales(tmp_path, scale):
+    root = write_div2k(tmp_path, scale=scale, degradation="unknown")
+    assert len(data.folder_pairs(root, "valid", "unknown", scale)) == 2
+
+
+def test_missing_extra_and_mismatched_files(tmp_path):
+    root = write_div2k(tmp_path)
+    lr_dir = root / "DIV2K_train_LR_bicubic" / "X4"
+    hr_dir = root / "DIV2K_train_HR"
+    (lr_dir / "0002x4.png").rename(tmp_path / "aside.png")
+    with pytest.raises(InputError, match=r"DIV2K_train_HR/0002.png has no low-resolution "
+                                         r"partner .* \(expected 0002x4.png; 1 missing\)"):
+        data.folder_pairs(root, "train", "bicubic", 4)
+    (tmp_path / "aside.png").rename(lr_dir / "0002x4.png")
+    (lr_dir / "0009x4.png").write_bytes((lr_dir / "0001x4.png").read_bytes())
+    with pytest.raises(InputError, match=r"X4/0009x4.png has no high-resolution partner"):
+        data.folder_pairs(root, "train", "bicubic", 4)
+    (lr_dir / "0009x4.png").unlink()
+    (hr_dir / "0003.png").write_bytes((lr_dir / "0003x4.png").read_bytes())  # LR-sized "HR"
+    with pytest.raises(InputError, match=r"0003.png is 30x24 but .*0003x4.png is 30x24: "
+                                         r"HR must be x4 the LR size"):
+        data.folder_pairs(root, "train", "bicubic", 4)
+    with pytest.raises(InputError, match=r"DIV2K_train_LR_unknown/X4: no such folder"):
+        data.folder_pairs(root, "train", "unknown", 4)
+
+
+def test_crop_larger_than_images_is_an_error(tmp_path):
+    root = write_div2k(tmp_path)
+    source = data.Source(scale=4, degradation="bicubic", data_dir=root)
+    with pytest.raises(InputError, match=r"0001x4.png is 30x24, smaller than the 98x98 "
+                                         r"training crop \(--lr_crop_size\)"):
+        data.training_data(_config(root), source, lr_crop=98, augment=False, val_images=1)
+
+
+# --- crops and augmentation -------------------------------------------------
+
+def _block_mean_pair(scale=4, lr_size=(12, 10)):
+    rng = np.random.default_rng(0)
+    hr = rng.uniform(0, 1, (lr_size[0] * scale, lr_size[1] * scale, 3)).astype("float32")
+    lr = hr.reshape(lr_size[0], scale, lr_size[1], scale, 3).mean(axis=(1, 3))
+    return tf.constant(lr), tf.constant(hr)
+
+
+def _block_mean(hr, scale):
+    h, w = hr.shape[0] // scale, hr.shape[1] // scale
+    return hr.reshape(h, scale, w, scale, 3).mean(axis=(1, 3))
+
+
+def test_random_crops_are_aligned():
+    lr, hr = _block_mean_pair()
+    positions = set()
+    for _ in range(20):
+        lr_crop, hr_crop = data.random_crop_pair(lr, hr, 4, 4)
+        assert lr_crop.shape == (4, 4, 3) and hr_crop.shape == (16, 16, 3)
+        np.testing.assert_allclose(_block_mean(hr_crop.numpy(), 4), lr_crop.numpy(), atol=1e-6)
+        positions.add(lr_crop.numpy().tobytes())
+    assert len(positions) > 5  # the crops do move
+
+
+def test_flip_rotate_keeps_pairs_aligned():
+    lr, hr = _block_mean_pair(lr_size=(6, 6))
+    outcomes = set()
+    for _ in range(30):
+        lr_aug, hr_aug = data.flip_rotate(lr, hr)
+        np.testing.assert_allclose(_block_mean(hr_aug.numpy(), 4), lr_aug.numpy(), atol=1e-6)
+        outcomes.add(lr_aug.numpy().tobytes())
+    assert len(outcomes) >= 4
+
+
+# --- tensorflow-datasets ----------------------------------------------------
+
+def test_tfds_source_with_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    def as_dataset(self, split, *args, **kwargs):
+        def examples():
+            for name in ("astronaut", "coffee", "chelsea", "rocket"):
+                hr = hr_photo(name, (64, 48))
+                yield {"hr": hr, "lr": hr[::4, ::4]}
+        ds = tf.data.Dataset.from_generator(
+            examples, output_signature={"hr": tf.TensorSpec((None, None, 3), tf.uint8),
+                                        "lr": tf.TensorSpec((None, None, 3), tf.uint8)})
+        return ds.apply(tf.data.experimental.assert_cardinality(4))
+
+    source = data.Source(scale=4, tfds_name="div2k/bicubic_x4")
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        train_data = data.training_data(_config(tmp_path), source, lr_crop=8, augment=True,
+                                        val_images=2)
+        lr, hr = next(iter(train_data.train))
+        batches = list(data.evaluation_batches(source, "valid"))
+    assert train_data.steps_per_epoch == 2
+    assert lr.shape == (2, 8, 8, 3) and hr.shape == (2, 32, 32, 3)
+    assert -1 <= float(tf.reduce_min(hr)) and float(tf.reduce_max(hr)) <= 1
+    assert len(batches) == 4 and batches[0][0].shape == (1, 12, 16, 3)
+    assert batches[0][1].shape == (1, 48, 64, 3)
+
+
+# --- training and prediction ------------------------------------------------
+
+def _epochs_logged(model_dir):
+    with open(model_dir / "training_log.csv", newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_train_resume_predict_with_metrics(tmp_path):
+    root = write_div2k(tmp_path / "div2k")
+    source = data.Source(scale=4, degradation="bicubic", data_dir=root)
+    run = tmp_path / "run"
+    small = dict(lr_crop=12, val_images=1, num_blocks=1, filters=8, verbose=0)
+    train.run(_config(root, run, epochs=1), source, **small)  # two steps
+    assert _epochs_logged(run) == [0]
+    train.run(_config(root, run, epochs=2), source, **small)
+    assert _epochs_logged(run) == [0, 1]
+    assert (run / "samples" / "epoch_002.png").is_file()
+
+    out = tmp_path / "pred"
+    result = predict.run(run / "model.keras", out, 4, source, "valid")
+    assert sorted(p.name for p in (out / "prediction").iterdir()) == ["0801x4.png", "0802x4.png"]
+    sr = cv2_read(out / "prediction" / "0801x4.png")
+    assert sr.shape == (96, 120, 3)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["images"] == 2 and saved["baseline"]["name"] == "bicubic"
+    assert 10 < saved["baseline"]["psnr"] < 60 and saved["psnr"] == pytest.approx(result["psnr"])
+
+    lr_only = tmp_path / "pred_lr"
+    lr_dir = root / "DIV2K_valid_LR_bicubic" / "X4"
+    assert predict.run(run / "export", lr_only, 4, input_dir=lr_dir) is None
+    assert cv2_read(lr_only / "prediction" / "0802x4.png").shape == (96, 120, 3)
+    scored = predict.run(run / "export", tmp_path / "pred_hr", 4, input_dir=lr_dir,
+                         hr_dir=root / "DIV2K_valid_HR")
+    assert scored["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
+
+
+def cv2_read(path):
+    from applications.common.image_io import read_rgb
+
+    return read_rgb(path)
+
+
+def test_spl_training_reduces_the_loss_on_one_photo():
+    """A small SRResNet on crops of one photo: the SPL must close a quarter of the gap.
+
+    SPL has its minimum M at a perfect match (the value of SPL(hr, hr)). With S0
+    the untrained model's loss and S the loss after 60 Adam steps on the same
+    fixed crops, we require S <= S0 - 0.25 * (S0 - M).
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    hr = hr_photo("astronaut", (256, 256)).astype("float32") / 127.5 - 1
+    lr = tf.image.resize(hr[None], (64, 64), method="area")[0].numpy()
+    crops = [(lr[y:y + 16, x:x + 16], hr[4 * y:4 * y + 64, 4 * x:4 * x + 64])
+             for y in (0, 24, 48) for x in (0, 24, 48)]
+    x = np.stack([c[0] for c in crops])
+    y = np.stack([c[1] for c in crops])
+    model = build_srresnet(num_blocks=2, filters=16)
+    loss = SPL()
+    model.compile(keras.optimizers.Adam(1e-3), loss=loss)
+    start = float(loss(y, model(x, training=False)))
+    perfect = float(loss(y, y))
+    model.fit(x, y, batch_size=9, epochs=60, verbose=0)
+    final = float(loss(y, model(x, training=False)))
+    assert final <= start - 0.25 * (start - perfect), (start, final, perfect)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model_dir={tmp}/run"], r"give --data_dir \(DIV2K folders\) or --tfds_name"),
+    (["--data_dir={tmp}/none", "--model_dir={tmp}/run"], r"DIV2K_train_HR: no such folder"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--scale=3"],
+     r"DIV2K_train_LR_unknown/X3: no such folder"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    write_div2k(tmp_path / "div2k", degradation="unknown")
+    args = [a.format(tmp=tmp_path, data=tmp_path / "div2k") for a in args]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "applications.srresnet.train", *args],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.search(message, errors[0]), result.stderr
