@@ -1,0 +1,87 @@
+"""VGG feature maps for the feature-space losses (perceptual, style, contextual).
+
+`VGGFeatures(layers, network="vgg19")` is a frozen Keras model that takes
+images in [-1, 1] (this project's convention), applies the preprocessing the
+ImageNet weights expect (RGB -> BGR on the 0..255 scale, minus the ImageNet
+channel means: Keras's "caffe" mode), and returns a dict of named feature
+maps. The network is cut after the deepest requested layer.
+
+Layer names: Keras's (`block3_conv2`) or the papers' (`conv3_2`, `relu3_2`);
+Keras's VGG convolutions include their ReLU, so both of the papers' names mean
+the post-ReLU activation, which is what the feature losses use.
+
+Weights: `"imagenet"` (Keras downloads and caches them), a path to a weights
+file, or `None` (random; what the tests use, nothing is downloaded).
+`pooling="avg"` swaps max pooling for average pooling, as the Contextual
+loss's original VGG19 did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+NETWORKS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
+# ImageNet channel means in BGR order, on the 0..255 scale (Keras "caffe" mode).
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def keras_layer_name(name: str) -> str:
+    """`conv3_2` / `relu3_2` / `block3_conv2` -> `block3_conv2`."""
+    match = re.fullmatch(r"(?:conv|relu)(\d)_(\d)", name)
+    return f"block{match[1]}_conv{match[2]}" if match else name
+
+
+def preprocess(images):
+    """[-1, 1] RGB -> the input of ImageNet VGG weights (BGR, 0..255, mean removed)."""
+    x = (ops.cast(images, "float32") + 1.0) * 127.5
+    return ops.flip(x, axis=-1) - ops.convert_to_tensor(IMAGENET_BGR_MEAN, "float32")
+
+
+def VGGFeatures(
+    layer_names: Sequence[str],
+    network: str = "vgg19",
+    weights: str | None = "imagenet",
+    pooling: str = "max",
+) -> keras.Model:
+    """A frozen model: [-1, 1] NHWC images -> {requested name: feature map}."""
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {sorted(NETWORKS)}; got {network!r}")
+    if pooling not in ("max", "avg"):
+        raise ValueError(f"pooling must be 'max' or 'avg'; got {pooling!r}")
+    if not layer_names:
+        raise ValueError("layer_names must name at least one layer")
+    base = NETWORKS[network](include_top=False, weights=weights, input_shape=(None, None, 3))
+    wanted = {keras_layer_name(name): name for name in layer_names}
+    known = {layer.name for layer in base.layers}
+    unknown = [name for name, key in zip(layer_names, wanted) if key not in known]
+    if unknown:
+        convs = sorted(n for n in known if "conv" in n)
+        raise ValueError(f"unknown {network} layers {unknown}; known: {convs}")
+
+    inputs = keras.Input((None, None, 3), name="images")
+    x = VGGPreprocess(name="vgg_preprocess")(inputs)
+    outputs = {}
+    for layer in base.layers[1:]:
+        if pooling == "avg" and isinstance(layer, layers.MaxPooling2D):
+            x = layers.AveragePooling2D(layer.pool_size, layer.strides, name=layer.name)(x)
+        else:
+            x = layer(x)
+        if layer.name in wanted:
+            outputs[wanted[layer.name]] = x
+        if len(outputs) == len(wanted):
+            break  # nothing deeper is needed
+    model = keras.Model(inputs, outputs, name=f"{network}_features")
+    model.trainable = False
+    return model
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class VGGPreprocess(layers.Layer):
+    """`preprocess` as a layer (a Lambda would not reload in Keras's safe mode)."""
+
+    def call(self, images):
+        return preprocess(images)
