@@ -1,0 +1,420 @@
+"""The Spatially-Correlative loss (Zheng, Cham, Cai, CVPR 2021) on feature maps.
+
+F-LSeSim compares images by the *structure* of their features rather than the
+features themselves: each query position is described by its similarities to
+a set of key positions of the same map (a "self-similarity map"), and the loss
+asks the target's maps to match the source's. Values match the original
+PyTorch code (`lyndonzheng/F-LSeSim` at commit 6ca7883, `models/losses.py`,
+`PatchSim` and `SpatialCorrelativeLoss`) number for number. Other versions of
+that file differ in the tanh scale (6) and in the `cos`/`l1` mask (top half of
+the source's map); this module follows 6ca7883.
+
+Input convention: NHWC float feature maps (any float dtype; everything is
+computed in float32). Positions are numbered row-major, `id = y * W + x`.
+
+Self-similarity of one map `f` (N, H, W, C):
+
+    g = f - mean_{y,x} f                              (per image and channel)
+    normalize=True:   g <- g / max(|g|_channels, 1e-12),  sim(q, k) = <g_q, g_k>
+    normalize=False:  g <- g / sqrt(C),               sim(q, k) = tanh(<g_q, g_k> / 10)
+
+`normalize=False` is the original's training default (`--use_norm` off).
+
+Keys of query `q` are either every position (global) or the `ps x ps` window
+around `q`, shifted to stay inside the map: its top-left corner is
+`clip(centre - ps // 2, 0, size - ps)` along each axis. A window as large as
+the smaller side of the map (`ps >= min(H, W)`) means global, as in the
+original.
+
+Written with `keras.ops` only: the same code runs on the TensorFlow and JAX
+backends.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+MODES = ("cos", "l1", "info")
+"""`cos`/`l1` compare the top quarter of each target map; `info` is contrastive."""
+
+TANH_SCALE = 10.0
+"""The original divides the dot product by this before `tanh` (`normalize=False`)."""
+
+NORMALIZE_EPSILON = 1e-12
+"""`torch.nn.functional.normalize`'s floor on the norm."""
+
+COSINE_EPSILON = 1e-8
+"""`torch.nn.functional.cosine_similarity`'s floor on each norm."""
+
+
+def self_similarity(
+    features,
+    query_ids=None,
+    patch_size: int | None = None,
+    normalize: bool = False,
+    original_window_quirk: bool = False,
+):
+    """Self-similarity maps of NHWC features, shape (N, Num, K), float32.
+
+    Row `n` belongs to the query at position `query_ids[n]` (all positions in
+    row-major order when `None`). Column `k` is the key: every position in
+    row-major order when `patch_size` is `None` or `>= min(H, W)` (K = H * W),
+    else the `patch_size x patch_size` window of the query, row-major within
+    the window (K = patch_size ** 2). See the module docstring for the formula.
+
+    Args:
+        features: (N, H, W, C) feature maps.
+        query_ids: 1-D integer positions `y * W + x` in `[0, H * W)`, or `None`.
+        patch_size: Odd window side, or `None` for global keys (as is any
+            size `>= min(H, W)`).
+        normalize: Channel L2 normalisation and plain dot product (the
+            original's `--use_norm`); otherwise `tanh(dot / 10)` of the
+            features divided by `sqrt(C)`.
+        original_window_quirk: Centre windows at `(id // H, id % H)` as the
+            original does, instead of the true `(id // W, id % W)`. Differs
+            only for non-square maps; use it to reproduce the original there.
+    """
+    features = _as_features("features", features)
+    patch_size = _check_patch_size(patch_size)
+    height, width = features.shape[1], features.shape[2]
+    ids = _check_query_ids(query_ids, height * width)
+    return _similarity(features, ids, patch_size, normalize, original_window_quirk)
+
+
+def spatial_correlative_loss(
+    source,
+    target,
+    other=None,
+    mode: str = "cos",
+    patch_size: int | None = None,
+    query_ids=None,
+    normalize: bool = False,
+    temperature: float = 0.07,
+    original_window_quirk: bool = False,
+):
+    """The spatially-correlative loss between `source` and `target`, a scalar.
+
+    All three maps go through `self_similarity` with the same queries and keys;
+    `s`, `t`, `o` are the maps of `source`, `target`, `other`, with K keys.
+
+    - `mode="cos"`: keep the keys where `t >= m`, `m` the `(K//4 + 1)`-th
+      largest entry of the row of `t` (zero the rest in both `s` and `t`);
+      `loss = crit(1 - cos(s_kept, t_kept))` per query.
+    - `mode="l1"`: same mask; `loss = crit(K / (K//4) * (s_kept - t_kept))` per
+      entry (needs K >= 4).
+    - `mode="info"`: contrastive, with `other` as negatives. Rows of s, t, o
+      are L2-normalised; for query q the logits are
+      `[<s_q, t_m>, <s_q, o_m>, <t_q, o_m>]_m / temperature` (3 * Num values)
+      and the loss is the cross-entropy with `<s_q, t_q>` as the right answer.
+
+    `crit` is |x| with `normalize=True` and the smooth L1 (0.5 x^2 if |x| < 1,
+    else |x| - 0.5) otherwise, the original's pairing. Every image has the
+    same number of queries and keys, so the value is the mean over the batch
+    of the per-image losses (the original's mean over all queries of all
+    images).
+
+    The mask is the target's top quarter (plus one) of each row; it is not
+    differentiated (the gradient reaches the kept entries only), and ties at
+    the threshold are all kept, as in the original.
+
+    Args:
+        source: (N, H, W, C) features of the input image.
+        target: (N, H, W, C) features of the translated image (the one trained).
+        other: (N, H, W, C) features of an unrelated image; `info` only. (The
+            original silently switches to `info` whenever it is given; here the
+            mode decides, so passing it with `cos`/`l1` is an error.)
+        mode: `"cos"`, `"l1"` or `"info"`.
+        patch_size, query_ids, normalize, original_window_quirk: as in
+            `self_similarity`.
+        temperature: Softmax temperature of `info` (the original's `T`,
+            0.07 by default in its training options).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    source = _as_features("source", source)
+    target = _as_features("target", target)
+    _check_same_shape("target", source, target)
+    if mode == "info":
+        if other is None:
+            raise ValueError("mode 'info' needs `other`: the features of an unrelated image.")
+        other = _as_features("other", other)
+        _check_same_shape("other", source, other)
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+    elif other is not None:
+        raise ValueError(f"`other` is used by mode 'info' only; got it with mode {mode!r}.")
+    patch_size = _check_patch_size(patch_size)
+    height, width = source.shape[1], source.shape[2]
+    ids = _check_query_ids(query_ids, height * width)
+
+    if mode == "l1":
+        keys = height * width if _is_global(patch_size, height, width) else patch_size**2
+        if keys < 4:
+            # The original rescales by K / (K // 4): a division by zero.
+            raise ValueError(f"mode 'l1' needs at least 4 keys per query; got {keys}.")
+
+    def maps(features):
+        return _similarity(features, ids, patch_size, normalize, original_window_quirk)
+
+    sim_src, sim_tgt = maps(source), maps(target)
+    if mode == "info":
+        return _contrastive_loss(sim_src, sim_tgt, maps(other), float(temperature))
+    return _masked_loss(sim_src, sim_tgt, mode, normalize)
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class LSeSimHead(keras.layers.Layer):
+    """The learned head of LSeSim: `relu(f W1 + b1) W2 + b2` at every pixel.
+
+    Two 1x1 convolutions with a ReLU between, applied to NHWC features before
+    the self-similarity (the original's `use_conv=True`, one head per feature
+    layer). Output channels `C' = max(32, C // 4)` unless `units` is given.
+
+    Weights, in `get_weights()` / `set_weights()` order: `W1` (C, C'), `b1`
+    (C'), `W2` (C', C'), `b2` (C'). From the original's
+    `nn.Sequential(conv1, ReLU, conv2)`: `W1 = conv1.weight[:, :, 0, 0].T`,
+    `b1 = conv1.bias`, and the same for conv2 (a torch 1x1 conv weight is
+    `W.T[:, :, None, None]`). The default initialisation is the original's:
+    weights N(0, 0.02), biases zero.
+
+    Args:
+        units: Output channels; `None` for the original's `max(32, C // 4)`.
+        kernel_initializer: Keras initialiser of W1 and W2; `None` for the
+            original's N(0, 0.02).
+        bias_initializer: Keras initialiser of b1 and b2.
+    """
+
+    def __init__(
+        self,
+        units: int | None = None,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if units is not None and int(units) < 1:
+            raise ValueError(f"units must be a positive integer or None, got {units!r}.")
+        self.units = None if units is None else int(units)
+        if kernel_initializer is None:
+            # The original's `init_net(..., "normal", 0.02)`.
+            kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    @staticmethod
+    def output_channels(channels: int) -> int:
+        """The original's head width for `channels` input channels."""
+        return max(32, channels // 4)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("LSeSimHead needs a known number of input channels.")
+        units = self.units or self.output_channels(channels)
+        self.w1 = self.add_weight(
+            shape=(channels, units), initializer=self.kernel_initializer, name="w1"
+        )
+        self.b1 = self.add_weight(shape=(units,), initializer=self.bias_initializer, name="b1")
+        self.w2 = self.add_weight(
+            shape=(units, units), initializer=self.kernel_initializer, name="w2"
+        )
+        self.b2 = self.add_weight(shape=(units,), initializer=self.bias_initializer, name="b2")
+
+    def call(self, features):
+        hidden = ops.relu(ops.matmul(features, self.w1) + self.b1)
+        return ops.matmul(hidden, self.w2) + self.b2
+
+    def compute_output_shape(self, input_shape):
+        units = self.units or self.output_channels(input_shape[-1])
+        return (*input_shape[:-1], units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
+
+
+# --- similarity maps --------------------------------------------------------
+
+
+def _similarity(features, ids, patch_size, normalize, quirk):
+    """(N, Num, K) maps of validated float32 features; `ids` int32 or None."""
+    _, height, width, channels = features.shape
+    centred = features - ops.mean(features, axis=(1, 2), keepdims=True)
+    if normalize:
+        centred = _l2_normalize(centred, NORMALIZE_EPSILON)
+    else:
+        centred = centred / np.sqrt(channels)
+    flat = ops.reshape(centred, (-1, height * width, channels))
+    queries = flat if ids is None else ops.take(flat, ids, axis=1)
+
+    if _is_global(patch_size, height, width):
+        dots = ops.einsum("nqc,nkc->nqk", queries, flat)
+    else:
+        if ids is None:
+            ids = ops.arange(height * width, dtype="int32")
+        window = _window_positions(ids, height, width, patch_size, quirk)
+        keys = ops.take(flat, window, axis=1)  # (N, Num, K, C)
+        dots = ops.einsum("nqc,nqkc->nqk", queries, keys)
+    return dots if normalize else ops.tanh(dots / TANH_SCALE)
+
+
+def _is_global(patch_size: int | None, height: int, width: int) -> bool:
+    """Whether every position is a key: no window, or one that cannot fit."""
+    return patch_size is None or patch_size >= min(height, width)
+
+
+def _window_positions(ids, height: int, width: int, size: int, quirk: bool):
+    """(Num, size * size) row-major positions of each query's key window.
+
+    The window is centred on the query where possible and shifted inward at
+    the borders so that it always lies inside the map.
+    """
+    # The original reads the row count where the row length belongs; the two
+    # agree on square maps only.
+    row_length = height if quirk else width
+    centre_y, centre_x = ids // row_length, ids % row_length
+    top = ops.clip(centre_y - size // 2, 0, height - size)
+    left = ops.clip(centre_x - size // 2, 0, width - size)
+    offsets = ops.arange(size, dtype="int32")
+    rows = top[:, None] + offsets[None, :]  # (Num, size)
+    cols = left[:, None] + offsets[None, :]
+    positions = rows[:, :, None] * width + cols[:, None, :]
+    return ops.reshape(positions, (-1, size * size))
+
+
+# --- losses -----------------------------------------------------------------
+
+
+def _masked_loss(sim_src, sim_tgt, mode: str, normalize: bool):
+    """`cos` / `l1`: compare the entries where the target map is in its top quarter."""
+    keys = sim_tgt.shape[-1]
+    quarter = keys // 4
+    # The (quarter + 1)-th largest entry of each target row. It only selects
+    # entries, so no gradient flows through it.
+    threshold = ops.stop_gradient(ops.top_k(sim_tgt, k=quarter + 1)[0][..., -1:])
+    keep = sim_tgt >= threshold
+    src = ops.where(keep, sim_src, 0.0)
+    tgt = ops.where(keep, sim_tgt, 0.0)
+    if mode == "l1":
+        # Rescaled as if the kept quarter were the whole map.
+        scale = keys / quarter
+        diff = scale * src - scale * tgt
+    else:
+        diff = 1.0 - _cosine(src, tgt)
+    return ops.mean(ops.abs(diff) if normalize else _smooth_l1(diff))
+
+
+def _contrastive_loss(sim_src, sim_tgt, sim_oth, temperature: float):
+    """`info`: cross-entropy picking the target's own map among 3 * Num candidates."""
+    src = _l2_normalize(sim_src, NORMALIZE_EPSILON)
+    tgt = _l2_normalize(sim_tgt, NORMALIZE_EPSILON)
+    oth = _l2_normalize(sim_oth, NORMALIZE_EPSILON)
+    matched = ops.einsum("nqk,nmk->nqm", src, tgt) / temperature
+    logits = ops.concatenate(
+        [
+            matched,
+            ops.einsum("nqk,nmk->nqm", src, oth) / temperature,
+            ops.einsum("nqk,nmk->nqm", tgt, oth) / temperature,
+        ],
+        axis=-1,
+    )
+    # -log softmax of the right answer, shifted by that very logit (as torch's
+    # log_softmax in effect does): logsumexp(logits) - positive would cancel
+    # two float32 values near 1 / temperature and lose a small loss's digits.
+    positive = ops.diagonal(matched, axis1=1, axis2=2)[..., None]
+    return ops.mean(ops.logsumexp(logits - positive, axis=-1))
+
+
+def _l2_normalize(x, epsilon: float):
+    """`x / max(|x|, epsilon)` along the last axis, torch's `normalize` rule."""
+    # sqrt(max(s, eps^2)) == max(sqrt(s), eps), without sqrt's infinite
+    # gradient at an all-zero vector.
+    square_sum = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x / ops.sqrt(ops.maximum(square_sum, epsilon * epsilon))
+
+
+def _cosine(a, b):
+    """Cosine along the last axis, each norm floored at 1e-8 as torch does."""
+    return ops.sum(_l2_normalize(a, COSINE_EPSILON) * _l2_normalize(b, COSINE_EPSILON), axis=-1)
+
+
+def _smooth_l1(x):
+    """Huber with delta 1: `0.5 x^2` if |x| < 1, else `|x| - 0.5`."""
+    magnitude = ops.abs(x)
+    return ops.where(magnitude < 1.0, 0.5 * ops.square(x), magnitude - 0.5)
+
+
+# --- argument checks ----------------------------------------------------------
+
+
+def _as_features(name: str, x):
+    """Validated float32 NHWC tensor with known height, width and channels."""
+    x = ops.convert_to_tensor(x)
+    shape = tuple(x.shape)
+    if len(shape) != 4:
+        raise ValueError(
+            f"{name} must be a rank-4 NHWC feature batch (batch, height, width, "
+            f"channels); got shape {shape} (rank {len(shape)})."
+        )
+    if any(d is None for d in shape[1:]):
+        raise ValueError(f"{name} needs static height, width and channels; got shape {shape}.")
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not ("float" in dtype or "int" in dtype):
+        raise ValueError(f"{name} must be real-valued; got dtype {dtype}.")
+    return ops.cast(x, "float32")
+
+
+def _check_same_shape(name: str, source, x) -> None:
+    a, b = tuple(source.shape), tuple(x.shape)
+    if any(p is not None and q is not None and p != q for p, q in zip(a, b)):
+        raise ValueError(f"source and {name} must have the same shape; got {a} and {b}.")
+
+
+def _check_patch_size(patch_size) -> int | None:
+    if patch_size is None:
+        return None
+    if isinstance(patch_size, bool) or int(patch_size) != patch_size:
+        raise ValueError(f"patch_size must be an odd positive integer or None, got {patch_size!r}.")
+    patch_size = int(patch_size)
+    if patch_size < 1 or patch_size % 2 == 0:
+        # An even window has no centre pixel: the query would sit off-centre.
+        raise ValueError(f"patch_size must be an odd positive integer or None, got {patch_size}.")
+    return patch_size
+
+
+def _check_query_ids(query_ids, positions: int):
+    """int32 tensor of query positions, range-checked when its values are known."""
+    if query_ids is None:
+        return None
+    values = _known_values(query_ids)
+    if values is not None:
+        if values.ndim != 1 or values.size == 0:
+            raise ValueError(
+                "query_ids must be a non-empty 1-D sequence of positions; "
+                f"got shape {values.shape}."
+            )
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"query_ids must be integers; got dtype {values.dtype}.")
+        if values.min() < 0 or values.max() >= positions:
+            raise ValueError(
+                f"query_ids must lie in [0, {positions}) (height * width); got values "
+                f"from {values.min()} to {values.max()}."
+            )
+        return ops.convert_to_tensor(values.astype(np.int32))
+    return ops.cast(query_ids, "int32")
+
+
+def _known_values(x) -> np.ndarray | None:
+    """`x` as a NumPy array, or None for a symbolic tensor (inside a trace)."""
+    if not ops.is_tensor(x):
+        return np.asarray(x)
+    try:
+        return np.asarray(ops.convert_to_numpy(x))
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return None
