@@ -23,6 +23,7 @@ from absl import app, flags  # noqa: E402
 
 from applications.srresnet.model import build_srresnet  # noqa: E402
 from spl_tf import SPL  # noqa: E402
+from timing import loss_step_times, print_ratios  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["16", "4"], "Training batch sizes.")
@@ -37,21 +38,7 @@ def step_times(batch: int) -> dict:
     rng = np.random.default_rng(0)
     lr = rng.uniform(-1, 1, (batch, FLAGS.lr_crop, FLAGS.lr_crop, 3)).astype("float32")
     hr = tf.image.resize(lr, (4 * FLAGS.lr_crop, 4 * FLAGS.lr_crop), "bicubic").numpy()
-    models = {}
-    for loss_name, loss in LOSSES.items():
-        for jit in (False, True):
-            keras.utils.set_random_seed(0)
-            model = build_srresnet()
-            model.compile(keras.optimizers.Adam(2e-4, beta_1=0.9), loss=loss(), jit_compile=jit)
-            model.train_on_batch(lr, hr)
-            model.train_on_batch(lr, hr)
-            models[(loss_name, jit)] = (model, [])
-    for _ in range(FLAGS.rounds):
-        for model, times in models.values():
-            start = time.perf_counter()
-            model.train_on_batch(lr, hr)
-            times.append(time.perf_counter() - start)
-    return {key: statistics.median(times) for key, (_, times) in models.items()}
+    return loss_step_times(build_srresnet, LOSSES, lr, hr, FLAGS.rounds)
 
 
 def evaluation_rate(jit: bool) -> float:
@@ -75,11 +62,7 @@ def main(argv):
           f"median of {FLAGS.rounds} rounds\n")
     print(f"{'batch':>5}  {'XLA':<4} {'L1 step s':>10} {'SPL step s':>11} {'SPL / L1':>9}")
     for batch in (int(b) for b in FLAGS.batches):
-        times = step_times(batch)
-        for jit in (False, True):
-            l1, spl = times[("L1", jit)], times[("SPL", jit)]
-            print(f"{batch:>5}  {'yes' if jit else 'no':<4} {l1:>10.3f} {spl:>11.3f} "
-                  f"{spl / l1:>9.3f}")
+        print_ratios(batch, step_times(batch))
     print(f"\nEvaluation, {EVAL_LR[1]}x{EVAL_LR[0]} LR -> {4 * EVAL_LR[1]}x{4 * EVAL_LR[0]}:")
     for jit in (False, True):
         print(f"  XLA {'yes' if jit else 'no':<4} {evaluation_rate(jit):8.3f} output megapixels/s")

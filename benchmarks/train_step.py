@@ -11,7 +11,6 @@ second, against what the training step consumes.
 """
 
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from applications.common.flags import TrainConfig  # noqa: E402
 from applications.pix2pix import data  # noqa: E402
 from applications.pix2pix.model import build_generator  # noqa: E402
 from spl_tf import SPL  # noqa: E402
+from timing import loss_step_times, print_ratios  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["1", "4"], "Batch sizes.")
@@ -44,21 +44,7 @@ def step_times(batch: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (batch, FLAGS.size, FLAGS.size, 3)).astype("float32")
     y = np.tanh(x[..., ::-1] * 1.5).astype("float32")
-    models = {}
-    for loss_name, loss in LOSSES.items():
-        for jit in (False, True):
-            keras.utils.set_random_seed(0)
-            model = build_generator(ngf=FLAGS.ngf)
-            model.compile(keras.optimizers.Adam(2e-4, beta_1=0.9), loss=loss(), jit_compile=jit)
-            model.train_on_batch(x, y)  # compile and warm up
-            model.train_on_batch(x, y)
-            models[(loss_name, jit)] = (model, [])
-    for _ in range(FLAGS.rounds):
-        for model, times in models.values():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            times.append(time.perf_counter() - start)
-    return {key: statistics.median(times) for key, (_, times) in models.items()}
+    return loss_step_times(lambda: build_generator(ngf=FLAGS.ngf), LOSSES, x, y, FLAGS.rounds)
 
 
 def pipeline_rate(batch: int, folder: Path) -> float:
@@ -100,10 +86,7 @@ def main(argv):
     best_steps = {}
     for batch in (int(b) for b in FLAGS.batches):
         times = step_times(batch)
-        for jit in (False, True):
-            l1, spl = times[("L1", jit)], times[("SPL", jit)]
-            print(f"{batch:>5}  {'yes' if jit else 'no':<4} {l1:>10.3f} {spl:>11.3f} "
-                  f"{spl / l1:>9.3f}")
+        print_ratios(batch, times)
         best_steps[batch] = min(times[("SPL", True)], times[("SPL", False)])
 
     print(f"\n{'batch':>5}  {'pipeline img/s':>15} {'training img/s':>15} {'ratio':>7}")

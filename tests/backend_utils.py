@@ -28,3 +28,22 @@ def value_and_grads(fn, y_true, y_pred):
     else:
         raise NotImplementedError(f"no gradient helper for backend {backend!r}")
     return np.asarray(value), [np.asarray(g) for g in grads]
+
+
+def pytest_under_jax(*args: str, timeout: int = 600):
+    """Run pytest with `args` in a subprocess on the JAX backend (CPU).
+
+    The backend is fixed when Keras is first imported, so a test module is
+    rerun under JAX in a fresh process. Returns the completed process and the
+    tail of its output, for assertion messages.
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    return result, result.stdout[-4000:] + result.stderr[-4000:]

@@ -7,8 +7,6 @@ inputs A and B under JAX in a subprocess.
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -16,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import value_and_grads
+from backend_utils import pytest_under_jax, value_and_grads
 from spl_tf.contextual import (
     MAX_PAIRWISE_ELEMENTS,
     contextual_loss,
@@ -246,13 +244,7 @@ def test_sample_positions_errors():
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="spawns the JAX run")
 def test_golden_under_jax():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", JAX_SELECTION],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    output = result.stdout[-4000:] + result.stderr[-4000:]
+    result, output = pytest_under_jax(__file__, "-k", JAX_SELECTION)
     assert result.returncode == 0, output
     assert f"{JAX_EXPECTED_PASSED} passed" in result.stdout, output
     assert "skipped" not in result.stdout and "failed" not in result.stdout, output

@@ -7,9 +7,6 @@ the backend is fixed when Keras is first imported).
 """
 
 import functools
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -19,6 +16,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
+from backend_utils import pytest_under_jax
 from spl_tf.metrics import psnr, rgb_to_y, ssim
 
 H, W = 64, 80
@@ -332,11 +330,7 @@ if keras.backend.backend() == "tensorflow":
     def test_this_file_under_jax():
         # One photo of the per-photo cases keeps it fast: JAX compiles every
         # op for every new shape when run eagerly.
-        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             "-p", "no:xdist", "-k", "not coffee and not chelsea", __file__],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        result, output = pytest_under_jax(
+            "-p", "no:xdist", "-k", "not coffee and not chelsea", __file__, timeout=300)
+        assert result.returncode == 0, output
         assert " passed" in result.stdout and "skipped" not in result.stdout

@@ -10,8 +10,6 @@ part of it under JAX.
 
 import os
 import re
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import value_and_grads
+from backend_utils import pytest_under_jax, value_and_grads
 from spl_tf.sesim import LSeSimHead, self_similarity, spatial_correlative_loss
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "sesim_original.npz")
@@ -265,17 +263,11 @@ def test_similarity_errors(kwargs, match):
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="spawned from TF only")
 def test_cos_checks_under_jax():
     """The `cos` golden checks and similarity maps of A and C, on JAX."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     selection = "(caseA or caseC) and (cos or similarity) and not jax"
     expected = sum(
         cfg.case in "AC" and cfg.mode in (None, "cos") for cfg in SIM_CONFIGS + LOSS_CONFIGS
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", selection],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    output = result.stdout[-4000:] + result.stderr[-4000:]
+    result, output = pytest_under_jax(__file__, "-k", selection)
     assert result.returncode == 0, output
     assert re.search(rf"\b{expected} passed\b", result.stdout), output
     assert "skipped" not in result.stdout and "failed" not in result.stdout, output
