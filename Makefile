@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,jax]"
+	$(PY) -m pip install --quiet -e ".[test,jax,fcc]"
 	touch $(STAMP)
 
 # The main job on built-in data: edges -> photo with SPL alone, into demo_output/.

@@ -12,7 +12,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["spl_tf", "spl_tf.*", "applications", "applications.*"]),
+    packages=find_packages(
+        include=["spl_tf", "spl_tf.*", "applications", "applications.*", "fcc_dataset"]
+    ),
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<4",
@@ -25,6 +27,16 @@ setup(
         "scikit-image>=0.24,<0.27",
     ],
     extras_require={
+        # Rebuilding FCC: YouTube downloads, the ffmpeg binary in a wheel, dlib's face
+        # detector and its 68-point landmark model (no system packages needed).
+        "fcc": [
+            # No upper bound: YouTube changes often and only a current yt-dlp keeps up.
+            "yt-dlp>=2025.1",
+            "imageio-ffmpeg>=0.6,<0.9",
+            "dlib-bin>=19.24,<21",
+            "face-recognition-models>=0.3,<0.4",
+            "tqdm>=4.66,<5",
+        ],
         "jax": ["jax[cpu]>=0.6,<0.11"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
     },
@@ -35,6 +47,8 @@ setup(
             "spl-pix2pix-demo = applications.pix2pix.demo:entry_point",
             "spl-srresnet-train = applications.srresnet.train:entry_point",
             "spl-srresnet-predict = applications.srresnet.predict:entry_point",
+            "fcc-build = fcc_dataset.build:entry_point",
+            "fcc-pairs = fcc_dataset.pairs:entry_point",
         ],
     },
     classifiers=[
