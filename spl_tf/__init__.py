@@ -2,8 +2,14 @@
 
     import spl_tf
     model.compile(optimizer="adam", loss=spl_tf.SPL())
+
+Beside SPL, the losses it is compared with, with the same conventions:
+Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
+perceptual and style losses on VGG features.
 """
 
+from spl_tf.contextual import ContextualLoss, contextual_loss
+from spl_tf.features import VGGFeatures
 from spl_tf.losses import (
     CPL,
     GPL,
@@ -12,16 +18,27 @@ from spl_tf.losses import (
     gradient_profile_loss,
     spatial_profile_loss,
 )
+from spl_tf.perceptual import PerceptualLoss, StyleLoss
 from spl_tf.profiles import profile_similarity
+from spl_tf.sesim import FSeSimLoss, LSeSim, LSeSimHead, spatial_correlative_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CPL",
+    "ContextualLoss",
+    "FSeSimLoss",
     "GPL",
+    "LSeSim",
+    "LSeSimHead",
+    "PerceptualLoss",
     "SPL",
+    "StyleLoss",
+    "VGGFeatures",
     "colour_profile_loss",
+    "contextual_loss",
     "gradient_profile_loss",
     "profile_similarity",
+    "spatial_correlative_loss",
     "spatial_profile_loss",
 ]

@@ -32,15 +32,22 @@ rounding (checked against its outputs in `tests/test_contextual.py`):
   original returns inf / inf = NaN.
 - The original computes `-log(1 - (1 - CX))`; here `-log(CX)`.
 
+`ContextualLoss` is the loss on images: the weighted sum of the feature-level
+loss over frozen VGG19 layers, with the original's sampling of at most 65 x 65
+positions per layer.
+
 Written with `keras.ops` only: runs on the TensorFlow and JAX backends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
 
+from spl_tf.features import FeatureLoss
 from spl_tf.profiles import l2_normalize
 
 COSINE, L2 = "cosine", "l2"
@@ -58,6 +65,91 @@ MAX_PAIRWISE_ELEMENTS = 2**28
 here, and the loss keeps several of them (plus their gradients). Larger maps
 must be subsampled with `sample_positions` (the original samples 65 x 65
 positions) or taken from a coarser layer."""
+
+
+DEFAULT_LAYERS = ("conv3_2", "conv4_2")
+"""The original's training layers (`config.CX.feat_layers`), weight 1 each."""
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class ContextualLoss(FeatureLoss):
+    """The Contextual loss of images through frozen VGG19 feature maps.
+
+    `loss = sum_l w_l * contextual_loss(phi_l(y_true), phi_l(y_pred))`, one value
+    per image: for each layer the target's and the output's feature vectors are
+    compared as two sets, ignoring where they are (`contextual_loss`), so the
+    loss suits training pairs that are not aligned pixel for pixel. Defaults are
+    the original's training configuration: layers conv3_2 and conv4_2 of an
+    average-pooled VGG19, cosine distance, band width 0.5, at most 65 x 65
+    sampled positions per layer.
+
+    Memory: each layer needs a (batch, P, P) matrix for P positions, several
+    times over with its gradient. `max_positions_1d` bounds P by sampling
+    `max_positions_1d ** 2` positions (the same ones in the output and the
+    target, drawn anew at every call); with `max_positions_1d=None` every
+    position is kept and maps with more than `MAX_PAIRWISE_ELEMENTS` pairs are
+    refused with a ValueError (a 256 x 256 image gives 64 x 64 conv3_2 maps:
+    2^24 pairs per image).
+
+    Input convention: RGB images (batch, height, width, 3) in [-1, 1], `y_true`
+    the target. As in the original, the cosine distance centres on the mean
+    target feature of the whole batch, so an image's value depends on its
+    batch.
+
+    Args:
+        layers: VGG19 layer names (`conv3_2` or Keras's `block3_conv2`).
+        distance: `"cosine"` or `"l2"` (see `raw_distances`).
+        band_width: `h` of `exp((1 - r) / h)`.
+        max_positions_1d: Sample at most this many squared positions per layer;
+            None to keep all.
+        crop_quarters: Compare the four quarters of each map separately and
+            average them (the original's `crop_quarters` option).
+        layer_weights: One weight per layer (default 1 each).
+        network, weights, pooling: the feature extractor (`VGGFeatures`);
+            `weights="imagenet"` downloads Keras's VGG19 weights once, a path
+            loads a local file, None is random (tests only).
+        seed: Seed of the position sampling. Under a jitted JAX `fit` the
+            loss's seed generator cannot advance (JAX is functional and the
+            loss holds no model state), so the same positions are drawn at
+            every step there; on TensorFlow they change every step.
+    """
+
+    def __init__(self, layers: Sequence[str] = DEFAULT_LAYERS, distance: str = COSINE,
+                 band_width: float = 0.5, max_positions_1d: int | None = 65,
+                 crop_quarters: bool = False, layer_weights: Sequence[float] | None = None,
+                 network: str = "vgg19", weights: str | None = "imagenet",
+                 pooling: str = "avg", seed: int | None = None,
+                 reduction: str | None = "sum_over_batch_size", name: str | None = None):
+        _check_options(distance, band_width)
+        if max_positions_1d is not None and (
+            isinstance(max_positions_1d, bool) or int(max_positions_1d) != max_positions_1d
+            or max_positions_1d < 1
+        ):
+            raise ValueError(
+                f"max_positions_1d must be a positive integer or None, got {max_positions_1d!r}."
+            )
+        self.distance, self.band_width = distance, float(band_width)
+        self.max_positions_1d = None if max_positions_1d is None else int(max_positions_1d)
+        self.crop_quarters, self.seed = bool(crop_quarters), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        super().__init__(layers, layer_weights, network, weights, pooling, reduction, name)
+
+    def compare(self, true, pred):
+        true, pred = ops.cast(true, "float32"), ops.cast(pred, "float32")
+        if self.crop_quarters:
+            true, pred = crop_quarters(true), crop_quarters(pred)
+        if self.max_positions_1d is not None:
+            true, pred = sample_positions(true, pred, self.max_positions_1d,
+                                          seed=self.seed_generator)
+        per_map = contextual_loss(true, pred, self.distance, self.band_width)
+        if self.crop_quarters:  # (4 * N,) quarter-major -> (N,)
+            per_map = ops.mean(ops.reshape(per_map, (4, -1)), axis=0)
+        return per_map
+
+    def get_config(self):
+        return {**super().get_config(), "distance": self.distance,
+                "band_width": self.band_width, "max_positions_1d": self.max_positions_1d,
+                "crop_quarters": self.crop_quarters, "seed": self.seed}
 
 
 def raw_distances(target, generated, distance: str = COSINE):
@@ -250,15 +342,7 @@ def _prepare(target, generated, distance: str = COSINE, band_width: float = 1.0)
             raise ValueError(
                 f"contextual loss expects real-valued features; got {arg} of dtype {dtype}."
             )
-    if distance not in DISTANCES:
-        raise ValueError(
-            f"distance must be one of {DISTANCES} (the original's DotProduct and "
-            f"L2), got {distance!r}."
-        )
-    if not isinstance(band_width, (int, float, np.number)) or not (
-        np.isfinite(band_width) and band_width > 0
-    ):
-        raise ValueError(f"band_width must be a positive number, got {band_width!r}.")
+    _check_options(distance, band_width)
     batch, height, width, _ = target.shape
     if height is not None and width is not None:
         elements = (height * width) ** 2 * (batch or 1)
@@ -271,6 +355,18 @@ def _prepare(target, generated, distance: str = COSINE, band_width: float = 1.0)
                 "original keeps 65 x 65), or use a smaller layer or batch."
             )
     return ops.cast(target, "float32"), ops.cast(generated, "float32")
+
+
+def _check_options(distance: str, band_width: float) -> None:
+    if distance not in DISTANCES:
+        raise ValueError(
+            f"distance must be one of {DISTANCES} (the original's DotProduct and "
+            f"L2), got {distance!r}."
+        )
+    if not isinstance(band_width, (int, float, np.number)) or not (
+        np.isfinite(band_width) and band_width > 0
+    ):
+        raise ValueError(f"band_width must be a positive number, got {band_width!r}.")
 
 
 def _check_rank(function: str, arg: str, shape) -> None:

@@ -85,3 +85,52 @@ class VGGPreprocess(layers.Layer):
 
     def call(self, images):
         return preprocess(images)
+
+
+class FeatureLoss(keras.losses.Loss):
+    """Base of the losses on frozen VGG feature maps: a weighted sum over layers.
+
+    Subclasses define `compare(true_features, pred_features) -> (batch,)` for one
+    layer. `call` checks the images, runs the extractor (built once, here) on both
+    and returns `sum_l layer_weight_l * compare(...)`, one value per image.
+    """
+
+    def __init__(self, layers, layer_weights, network, weights, pooling, reduction, name):
+        super().__init__(name=name, reduction=reduction, dtype="float32")
+        self.layers = tuple(layers)
+        self.layer_weights = (tuple(float(w) for w in layer_weights) if layer_weights
+                              else (1.0,) * len(self.layers))
+        if len(self.layer_weights) != len(self.layers):
+            raise ValueError(f"layer_weights has {len(self.layer_weights)} entries for "
+                             f"{len(self.layers)} layers")
+        self.network, self.weights, self.pooling = network, weights, pooling
+        self.extractor = VGGFeatures(self.layers, network, weights, pooling)
+
+    def call(self, y_true, y_pred):
+        check_images(self.name, y_true, y_pred)
+        true_features = self.extractor(y_true)
+        pred_features = self.extractor(y_pred)
+        total = 0.0
+        for layer, weight in zip(self.layers, self.layer_weights):
+            total = total + weight * self.compare(true_features[layer], pred_features[layer])
+        return total
+
+    def compare(self, true, pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "layers": list(self.layers),
+                "layer_weights": list(self.layer_weights), "network": self.network,
+                "weights": self.weights, "pooling": self.pooling}
+
+
+def check_images(loss: str, y_true, y_pred) -> None:
+    """ValueError unless both are RGB image batches of the same shape."""
+    for arg, x in (("y_true", y_true), ("y_pred", y_pred)):
+        if len(x.shape) != 4 or x.shape[-1] != 3:
+            raise ValueError(f"{loss} expects {arg} as RGB images (batch, height, width, 3) "
+                             f"in [-1, 1]; got shape {tuple(x.shape)}")
+    shapes = tuple(y_true.shape), tuple(y_pred.shape)
+    if shapes[0] != shapes[1] and None not in shapes[0] + shapes[1]:
+        raise ValueError(f"{loss} expects y_true and y_pred of the same shape; got "
+                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}")

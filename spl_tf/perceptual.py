@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from spl_tf.features import VGGFeatures
+from spl_tf.features import FeatureLoss
 
 DEFAULT_PERCEPTUAL_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4",
                              "block5_conv4")
@@ -30,40 +30,8 @@ DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_
                         "block5_conv1")
 
 
-class _FeatureLoss(keras.losses.Loss):
-    """A loss on the feature maps of a frozen VGG; subclasses compare one layer."""
-
-    def __init__(self, layers, layer_weights, network, weights, pooling, reduction, name):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
-        self.layers = tuple(layers)
-        self.layer_weights = (tuple(float(w) for w in layer_weights) if layer_weights
-                              else (1.0,) * len(self.layers))
-        if len(self.layer_weights) != len(self.layers):
-            raise ValueError(f"layer_weights has {len(self.layer_weights)} entries for "
-                             f"{len(self.layers)} layers")
-        self.network, self.weights, self.pooling = network, weights, pooling
-        self.extractor = VGGFeatures(self.layers, network, weights, pooling)
-
-    def call(self, y_true, y_pred):
-        _check_images(self.name, y_true, y_pred)
-        true_features = self.extractor(y_true)
-        pred_features = self.extractor(y_pred)
-        total = 0.0
-        for layer, weight in zip(self.layers, self.layer_weights):
-            total = total + weight * self.compare(true_features[layer], pred_features[layer])
-        return total
-
-    def compare(self, true, pred):
-        raise NotImplementedError
-
-    def get_config(self):
-        return {**super().get_config(), "layers": list(self.layers),
-                "layer_weights": list(self.layer_weights), "network": self.network,
-                "weights": self.weights, "pooling": self.pooling}
-
-
 @keras.saving.register_keras_serializable(package="spl_tf")
-class PerceptualLoss(_FeatureLoss):
+class PerceptualLoss(FeatureLoss):
     """Mean L1 (or squared L2) distance of VGG feature maps, summed over layers.
 
     Args:
@@ -94,7 +62,7 @@ class PerceptualLoss(_FeatureLoss):
 
 
 @keras.saving.register_keras_serializable(package="spl_tf")
-class StyleLoss(_FeatureLoss):
+class StyleLoss(FeatureLoss):
     """Mean squared difference of the Gram matrices of VGG feature maps.
 
     Args: as `PerceptualLoss`, without `distance`.
@@ -117,13 +85,3 @@ def gram_matrix(features):
     flat = ops.reshape(features, (n, h * w, c))
     gram = ops.einsum("npc,npd->ncd", flat, flat)
     return gram / ops.cast(h * w * c, "float32")
-
-
-def _check_images(loss: str, y_true, y_pred) -> None:
-    for arg, x in (("y_true", y_true), ("y_pred", y_pred)):
-        if len(x.shape) != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{loss} expects {arg} as RGB images (batch, height, width, 3) "
-                             f"in [-1, 1]; got shape {tuple(x.shape)}")
-    if tuple(y_true.shape) != tuple(y_pred.shape) and None not in tuple(y_true.shape) + tuple(y_pred.shape):
-        raise ValueError(f"{loss} expects y_true and y_pred of the same shape; got "
-                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}")

@@ -26,15 +26,23 @@ around `q`, shifted to stay inside the map: its top-left corner is
 the smaller side of the map (`ps >= min(H, W)`) means global, as in the
 original.
 
+On images: `FSeSimLoss` (fixed VGG16 features, a Keras loss) and `LSeSim`
+(a learned head per layer, trained contrastively; see its docstring for the
+alternating training step).
+
 Written with `keras.ops` only: the same code runs on the TensorFlow and JAX
 backends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
+
+from spl_tf.features import FeatureLoss, VGGFeatures, check_images, keras_layer_name
 
 MODES = ("cos", "l1", "info")
 """`cos`/`l1` compare the top quarter of each target map; `info` is contrastive."""
@@ -67,8 +75,10 @@ def self_similarity(
     Args:
         features: (N, H, W, C) feature maps.
         query_ids: 1-D integer positions `y * W + x` in `[0, H * W)`, or `None`.
-        patch_size: Odd window side, or `None` for global keys (as is any
-            size `>= min(H, W)`).
+        patch_size: Window side, or `None` for global keys (as is any size
+            `>= min(H, W)`). An even side puts the query one position below and
+            right of the window's centre, as in the original (whose training
+            default, 64, is even).
         normalize: Channel L2 normalisation and plain dot product (the
             original's `--use_norm`); otherwise `tanh(dot / 10)` of the
             features divided by `sqrt(C)`.
@@ -158,10 +168,9 @@ def spatial_correlative_loss(
     def maps(features):
         return _similarity(features, ids, patch_size, normalize, original_window_quirk)
 
-    sim_src, sim_tgt = maps(source), maps(target)
-    if mode == "info":
-        return _contrastive_loss(sim_src, sim_tgt, maps(other), float(temperature))
-    return _masked_loss(sim_src, sim_tgt, mode, normalize)
+    sim_oth = maps(other) if mode == "info" else None
+    per_image = _compare(maps(source), maps(target), sim_oth, mode, normalize, float(temperature))
+    return ops.mean(per_image)
 
 
 @keras.saving.register_keras_serializable(package="spl_tf")
@@ -239,6 +248,186 @@ class LSeSimHead(keras.layers.Layer):
         }
 
 
+DEFAULT_LAYERS = ("relu3_1", "relu4_1", "relu4_3")
+"""The original's `--attn_layers 4,7,9` of its VGG16 feature list."""
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class FSeSimLoss(FeatureLoss):
+    """The fixed Spatially-Correlative loss (F-LSeSim) of images, VGG16 features.
+
+    `loss = sum_l w_l * L(phi_l(y_true), phi_l(y_pred))` per image, with `L` the
+    spatially-correlative comparison of `spatial_correlative_loss` on the
+    layer's self-similarity maps. `y_true` is the image whose *structure* the
+    output must keep: in the original's unpaired translation that is the
+    generator's input, not a target (`model.fit(x, x)` with this loss alone).
+    Defaults are the original's training options: layers relu3_1, relu4_1,
+    relu4_3, weights 1/3 each (it averages the layers), mode `cos`, 256 random
+    queries per layer, window 64 (so global on the maps of a 256-pixel image),
+    no channel normalisation. The original weighs the result by
+    `lambda_spatial = 10` in the generator's objective.
+
+    Input convention: RGB images (batch, height, width, 3) in [-1, 1]. The
+    features come from Keras's ImageNet VGG16 with its own preprocessing (the
+    original used torchvision's VGG16 and normalisation: other weights, the
+    same architecture).
+
+    Args:
+        layers: VGG16 layer names (`relu3_1` or Keras's `block3_conv1`).
+        mode: `"cos"` or `"l1"`. (The contrastive `"info"` needs an unrelated
+            third image and trains the heads of `LSeSim`.)
+        patch_size: Key window side; None or `>= min(H, W)` for global keys.
+        num_queries: Query positions drawn per layer and call (the same for the
+            images of a batch); None (or more than the map holds) for all.
+        normalize: The original's `--use_norm`.
+        layer_weights: One weight per layer; default `1 / len(layers)` each.
+        network, weights, pooling: the feature extractor (`VGGFeatures`).
+        seed: Seed of the query sampling (see `ContextualLoss` on JAX).
+    """
+
+    def __init__(self, layers: Sequence[str] = DEFAULT_LAYERS, mode: str = "cos",
+                 patch_size: int | None = 64, num_queries: int | None = 256,
+                 normalize: bool = False, layer_weights: Sequence[float] | None = None,
+                 network: str = "vgg16", weights: str | None = "imagenet",
+                 pooling: str = "max", seed: int | None = None,
+                 reduction: str | None = "sum_over_batch_size", name: str | None = None):
+        if mode not in ("cos", "l1"):
+            raise ValueError(
+                f"FSeSimLoss mode must be 'cos' or 'l1', got {mode!r} (the contrastive "
+                "'info' mode trains the heads of LSeSim: LSeSim.head_loss)."
+            )
+        self.mode, self.normalize = mode, bool(normalize)
+        self.patch_size = _check_patch_size(patch_size)
+        self.num_queries = _check_num_queries(num_queries)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        layers = tuple(layers)
+        if layer_weights is None:
+            layer_weights = (1.0 / max(len(layers), 1),) * len(layers)
+        super().__init__(layers, layer_weights, network, weights, pooling, reduction, name)
+
+    def compare(self, true, pred):
+        ids = _draw_queries(true, self.num_queries, self.seed_generator)
+        maps = [_layer_similarity(f, ids, self.patch_size, self.normalize) for f in (true, pred)]
+        return _compare(*maps, None, self.mode, self.normalize, 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "patch_size": self.patch_size,
+                "num_queries": self.num_queries, "normalize": self.normalize,
+                "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class LSeSim(keras.layers.Layer):
+    """The learned Spatially-Correlative loss: frozen VGG16, a trainable head per layer.
+
+    The heads (`LSeSimHead`) map each feature layer before the self-similarity.
+    As in the original, training alternates two updates per batch:
+
+    1. heads: minimise `head_loss(source, output, other)`, the contrastive
+       `info` objective, with the generator's output held fixed (no gradient
+       reaches the generator) and `other` an unrelated image (the original
+       uses a target-domain image, flipped both ways);
+    2. generator: minimise `lambda * generator_loss(source, output)` (mode
+       `cos` or `l1` through the current heads) with an optimiser that holds
+       the generator's weights only, so the heads do not move.
+
+    `examples/lsesim_translation.py` is that training step as a `keras.Model`.
+    Both losses return one value per image, shape (batch,); images are RGB
+    (batch, height, width, 3) in [-1, 1].
+
+    Args: as `FSeSimLoss`, plus `temperature` (of the `info` objective, the
+    original's `T` = 0.07) and `head_units` (None: the original's
+    `max(32, C // 4)` channels).
+    """
+
+    def __init__(self, layers: Sequence[str] = DEFAULT_LAYERS, mode: str = "cos",
+                 patch_size: int | None = 64, num_queries: int | None = 256,
+                 normalize: bool = False, temperature: float = 0.07,
+                 network: str = "vgg16", weights: str | None = "imagenet",
+                 pooling: str = "max", head_units: int | None = None,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("cos", "l1"):
+            raise ValueError(f"LSeSim mode (of the generator loss) must be 'cos' or 'l1', "
+                             f"got {mode!r}.")
+        if not float(temperature) > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        self.layer_names, self.mode, self.normalize = tuple(layers), mode, bool(normalize)
+        self.patch_size = _check_patch_size(patch_size)
+        self.num_queries = _check_num_queries(num_queries)
+        self.temperature, self.head_units, self.seed = float(temperature), head_units, seed
+        # `weights` is a Layer property: keep the extractor's argument apart.
+        self.network, self.vgg_weights, self.pooling = network, weights, pooling
+        self.extractor = VGGFeatures(self.layer_names, network, weights, pooling)
+        self.heads = []
+        for i, name in enumerate(self.layer_names):
+            head = LSeSimHead(head_units, name=f"head_{i}")
+            channels = self.extractor.get_layer(keras_layer_name(name)).filters
+            head.build((None, None, None, channels))
+            self.heads.append(head)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images):
+        """The head outputs of every layer, a list in `layers` order."""
+        features = self.extractor(images)
+        return [head(features[name]) for head, name in zip(self.heads, self.layer_names)]
+
+    def generator_loss(self, source, output):
+        """Per image: how far `output`'s learned self-similarity is from `source`'s."""
+        check_images("LSeSim.generator_loss", source, output)
+        return self._loss(source, output, None, self.mode)
+
+    def head_loss(self, source, output, other):
+        """Per image: the contrastive objective of the heads; `output` is held fixed."""
+        check_images("LSeSim.head_loss", source, output)
+        check_images("LSeSim.head_loss", source, other)
+        other = ops.flip(ops.flip(other, axis=1), axis=2)
+        return self._loss(source, ops.stop_gradient(output), other, "info")
+
+    def _loss(self, source, target, other, mode: str):
+        images = [source, target] + ([other] if other is not None else [])
+        per_image = [self(x) for x in images]
+        total = 0.0
+        for layer_maps in zip(*per_image):
+            ids = _draw_queries(layer_maps[0], self.num_queries, self.seed_generator)
+            sims = [_layer_similarity(f, ids, self.patch_size, self.normalize)
+                    for f in layer_maps]
+            if other is None:
+                sims.append(None)
+            total = total + _compare(*sims, mode, self.normalize, self.temperature)
+        return total / len(self.layer_names)
+
+    def get_config(self):
+        return {**super().get_config(), "layers": list(self.layer_names), "mode": self.mode,
+                "patch_size": self.patch_size, "num_queries": self.num_queries,
+                "normalize": self.normalize, "temperature": self.temperature,
+                "network": self.network, "weights": self.vgg_weights,
+                "pooling": self.pooling, "head_units": self.head_units, "seed": self.seed}
+
+
+def _layer_similarity(features, ids, patch_size, normalize):
+    """Self-similarity maps of one layer as the image-level losses use it."""
+    return _similarity(ops.cast(features, "float32"), ids, patch_size, normalize, False)
+
+
+def _draw_queries(features, num_queries: int | None, seed_generator):
+    """Random query positions (a shuffle, as the original's randperm), or None for all."""
+    positions = features.shape[1] * features.shape[2]
+    if num_queries is None or num_queries >= positions:
+        return None
+    return keras.random.shuffle(ops.arange(positions, dtype="int32"),
+                                seed=seed_generator)[:num_queries]
+
+
+def _check_num_queries(num_queries) -> int | None:
+    if num_queries is None:
+        return None
+    if isinstance(num_queries, bool) or int(num_queries) != num_queries or num_queries < 1:
+        raise ValueError(f"num_queries must be a positive integer or None, got {num_queries!r}.")
+    return int(num_queries)
+
+
 # --- similarity maps --------------------------------------------------------
 
 
@@ -291,8 +480,15 @@ def _window_positions(ids, height: int, width: int, size: int, quirk: bool):
 # --- losses -----------------------------------------------------------------
 
 
+def _compare(sim_src, sim_tgt, sim_oth, mode: str, normalize: bool, temperature: float):
+    """The loss of each image, shape (N,), from its similarity maps."""
+    if mode == "info":
+        return _contrastive_loss(sim_src, sim_tgt, sim_oth, temperature)
+    return _masked_loss(sim_src, sim_tgt, mode, normalize)
+
+
 def _masked_loss(sim_src, sim_tgt, mode: str, normalize: bool):
-    """`cos` / `l1`: compare the entries where the target map is in its top quarter."""
+    """`cos` / `l1` per image: compare where the target map is in its top quarter."""
     keys = sim_tgt.shape[-1]
     quarter = keys // 4
     # The (quarter + 1)-th largest entry of each target row. It only selects
@@ -307,11 +503,12 @@ def _masked_loss(sim_src, sim_tgt, mode: str, normalize: bool):
         diff = scale * src - scale * tgt
     else:
         diff = 1.0 - _cosine(src, tgt)
-    return ops.mean(ops.abs(diff) if normalize else _smooth_l1(diff))
+    per_entry = ops.abs(diff) if normalize else _smooth_l1(diff)
+    return ops.mean(ops.reshape(per_entry, (ops.shape(per_entry)[0], -1)), axis=1)
 
 
 def _contrastive_loss(sim_src, sim_tgt, sim_oth, temperature: float):
-    """`info`: cross-entropy picking the target's own map among 3 * Num candidates."""
+    """`info` per image: cross-entropy picking the target's own map among 3 * Num."""
     src = _l2_normalize(sim_src, NORMALIZE_EPSILON)
     tgt = _l2_normalize(sim_tgt, NORMALIZE_EPSILON)
     oth = _l2_normalize(sim_oth, NORMALIZE_EPSILON)
@@ -328,7 +525,7 @@ def _contrastive_loss(sim_src, sim_tgt, sim_oth, temperature: float):
     # log_softmax in effect does): logsumexp(logits) - positive would cancel
     # two float32 values near 1 / temperature and lose a small loss's digits.
     positive = ops.diagonal(matched, axis1=1, axis2=2)[..., None]
-    return ops.mean(ops.logsumexp(logits - positive, axis=-1))
+    return ops.mean(ops.logsumexp(logits - positive, axis=-1), axis=1)
 
 
 def _l2_normalize(x, epsilon: float):
@@ -379,13 +576,9 @@ def _check_same_shape(name: str, source, x) -> None:
 def _check_patch_size(patch_size) -> int | None:
     if patch_size is None:
         return None
-    if isinstance(patch_size, bool) or int(patch_size) != patch_size:
-        raise ValueError(f"patch_size must be an odd positive integer or None, got {patch_size!r}.")
-    patch_size = int(patch_size)
-    if patch_size < 1 or patch_size % 2 == 0:
-        # An even window has no centre pixel: the query would sit off-centre.
-        raise ValueError(f"patch_size must be an odd positive integer or None, got {patch_size}.")
-    return patch_size
+    if isinstance(patch_size, bool) or int(patch_size) != patch_size or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}.")
+    return int(patch_size)
 
 
 def _check_query_ids(query_ids, positions: int):

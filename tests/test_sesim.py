@@ -30,14 +30,13 @@ SIM_TOL = {"rtol": 0, "atol": 1e-5}
 GRAD_TOL = {"rtol": 0, "atol": 1e-6}
 
 # branch -> (patch_size, uses X_sub_ids). `global_sub` ran with patch_size=64,
-# larger than every map, which the original treats as "all positions are
-# keys": patch_size=None here (64 is even and refused).
+# larger than every map, which the original treats as "all positions are keys".
 BRANCHES = {
     "global_all": (None, False),
     "local_ps3_all": (3, False),
     "local_ps5_all": (5, False),
     "local_ps3_sub": (3, True),
-    "global_sub": (None, True),
+    "global_sub": (64, True),
 }
 MODES = ("cos", "l1", "info")
 INPUTS = ("src", "tgt", "oth", "sub_ids")
@@ -200,6 +199,15 @@ def test_window_quirk_matters_only_off_square():
         assert same == (features.shape[1] == features.shape[2]), case
 
 
+def test_even_window_puts_the_query_below_right_of_centre():
+    """A 4x4 window around (3, 3) covers rows and columns 1..4, as the original's."""
+    features = np.random.default_rng(1).normal(size=(1, 8, 8, 4)).astype("float32")
+    query = 3 * 8 + 3
+    sim = keras.ops.convert_to_numpy(self_similarity(features, [query], patch_size=4))
+    full = keras.ops.convert_to_numpy(self_similarity(features, [query]))[0, 0].reshape(8, 8)
+    np.testing.assert_allclose(sim[0, 0], full[1:5, 1:5].ravel(), rtol=1e-6)
+
+
 def test_loss_ignores_query_order():
     """The training default draws the queries at random: the order is irrelevant."""
     order = np.random.default_rng(0).permutation(16 * 16)
@@ -228,9 +236,8 @@ ERRORS = {
     "mode": (dict(source=A_SRC, target=A_TGT, mode="L1"), "mode must be"),
     "info_without_other": (dict(source=A_SRC, target=A_TGT, mode="info"), "needs `other`"),
     "other_without_info": (dict(source=A_SRC, target=A_TGT, other=A_OTH), "'info' only"),
-    "even_patch": (dict(source=A_SRC, target=A_TGT, patch_size=4), "odd positive"),
-    "zero_patch": (dict(source=A_SRC, target=A_TGT, patch_size=0), "odd positive"),
-    "negative_patch": (dict(source=A_SRC, target=A_TGT, patch_size=-3), "odd positive"),
+    "zero_patch": (dict(source=A_SRC, target=A_TGT, patch_size=0), "positive integer"),
+    "negative_patch": (dict(source=A_SRC, target=A_TGT, patch_size=-3), "positive integer"),
     "id_too_large": (dict(source=A_SRC, target=A_TGT, query_ids=[0, 64]), r"\[0, 64\)"),
     "id_negative": (dict(source=A_SRC, target=A_TGT, query_ids=[-1]), r"\[0, 64\)"),
     "ids_not_1d": (dict(source=A_SRC, target=A_TGT, query_ids=[[1, 2]]), "1-D"),
@@ -250,10 +257,10 @@ def test_loss_errors(kwargs, match):
     "kwargs,match",
     [
         (dict(features=A_SRC[0]), "rank-4"),
-        (dict(features=A_SRC, patch_size=2), "odd positive"),
+        (dict(features=A_SRC, patch_size=2.5), "positive integer"),
         (dict(features=A_SRC, query_ids=[64]), r"\[0, 64\)"),
     ],
-    ids=["rank", "even_patch", "id_range"],
+    ids=["rank", "fractional_patch", "id_range"],
 )
 def test_similarity_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
