@@ -42,10 +42,10 @@ from keras import ops
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import spl_tf  # noqa: E402
-from applications.common import errors, image_io  # noqa: E402
+from applications.common import errors, image_io, pairs  # noqa: E402
 from applications.common.errors import InputError  # noqa: E402
 from applications.common.flags import TrainConfig  # noqa: E402
-from applications.pix2pix import data, demo  # noqa: E402
+from applications.pix2pix import demo  # noqa: E402
 from applications.pix2pix.model import build_generator  # noqa: E402
 from spl_tf import metrics  # noqa: E402
 
@@ -174,8 +174,8 @@ class StepTimes(keras.callbacks.Callback):
 def train(loss: Terms, config: TrainConfig, steps: int, ngf: int) -> tuple[keras.Model, float]:
     """A generator trained with `loss`; and the median seconds per step."""
     keras.utils.set_random_seed(config.seed)  # the same initial weights for every loss
-    files = data.scan_split(config.data_dir, "train")
-    batches = data.pairs_dataset(files, config, "AtoB", training=True)
+    files = pairs.scan_split(config.data_dir, "train")
+    batches = pairs.pairs_dataset(files, config, training=True)
     model = build_generator(ngf=ngf, batch_stats_at_inference=False)
     model.compile(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
                   loss=lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=False)
@@ -238,8 +238,8 @@ def run(expressions: list[str], output_dir: Path, config: TrainConfig, steps: in
     losses = {expression: parse_loss(expression) for expression in expressions}  # fail early
     if steps < 1:
         raise InputError(f"--steps={steps} must be at least 1")
-    test_files = data.scan_split(config.data_dir, "test")
-    test = list(data.named_pair_batches(test_files, config.image_size, "AtoB", config.batch_size))
+    test_files = pairs.scan_split(config.data_dir, "test")
+    test = list(pairs.named_pair_batches(test_files, config.image_size, config.batch_size))
     columns = {"input": image_io.to_uint8(np.concatenate([t[0][..., :3] for t in test]))}
     results = []
     for expression, loss in losses.items():

@@ -6,7 +6,7 @@
 Measured side by side in one process: the pix2pix generator's training step
 (forward, gradient, Adam update) with SPL and with L1, with and without XLA,
 timed in interleaved rounds (median reported); then the tf.data pipeline of
-`applications.pix2pix.data` on real [input | target] PNGs, in images per
+`applications.common.pairs` on real [input | target] PNGs, in images per
 second, against what the training step consumes.
 """
 
@@ -24,8 +24,8 @@ import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from applications.common.flags import TrainConfig  # noqa: E402
-from applications.pix2pix import data  # noqa: E402
+from applications.common import pairs  # noqa: E402
+from applications.common.flags import TrainConfig  # noqa: E402  (also defines --ngf)
 from applications.pix2pix.model import build_generator  # noqa: E402
 from spl_tf import SPL  # noqa: E402
 from timing import loss_step_times, print_ratios  # noqa: E402
@@ -33,7 +33,6 @@ from timing import loss_step_times, print_ratios  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["1", "4"], "Batch sizes.")
 flags.DEFINE_integer("size", 256, "Image height and width.")
-flags.DEFINE_integer("ngf", 64, "Generator width.")
 flags.DEFINE_integer("rounds", 3, "Timed rounds per configuration.")
 flags.DEFINE_integer("pipeline_images", 64, "Pair images written for the input benchmark.")
 
@@ -51,8 +50,8 @@ def pipeline_rate(batch: int, folder: Path) -> float:
     """Images per second out of the training pipeline (decode, resize, flip, batch)."""
     config = TrainConfig(data_dir=folder, model_dir=folder / "run", batch_size=batch,
                          image_size=FLAGS.size)
-    files = data.scan_split(folder, "train")
-    ds = data.pairs_dataset(files, config, "AtoB", training=True)
+    files = pairs.scan_split(folder, "train")
+    ds = pairs.pairs_dataset(files, config, training=True)
     batches = 2 * len(files) // batch
     for _ in ds.take(2):
         pass

@@ -29,6 +29,14 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "bfloat16", "float16"], "M
 flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the train step.")
 flags.DEFINE_integer("steps_per_execution", 1, "Train steps per compiled call.", lower_bound=1)
 
+# The ResNet-9 generator (pix2pix and makeup transfer).
+flags.DEFINE_integer("ngf", 64, "Generator width (filters of the first layer).", lower_bound=1)
+flags.DEFINE_boolean(
+    "batch_stats_at_inference", True,
+    "Normalise with the current batch's statistics at inference too, as the original "
+    "did (its batch norms never received a training flag). --nobatch_stats_at_inference "
+    "uses the moving averages, the standard inference mode.")
+
 # Prediction.
 flags.DEFINE_string("checkpoint", None,
                     "predict: a .keras checkpoint or an exported SavedModel folder "

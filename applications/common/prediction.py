@@ -75,8 +75,15 @@ def write_predictions(
     y_channel: bool = False,
     shave: int = 0,
     grid_rows: int = 8,
+    target_name: str = "target",
+    score: bool = True,
 ) -> dict | None:
-    """Write every prediction; return the metrics (None when there are no targets)."""
+    """Write every prediction; return the metrics (None when there are no targets).
+
+    `target_name` names the folder of the second images of the batches (e.g.
+    "reference" for makeup transfer, where they are shown, not scored: `score`
+    False).
+    """
     rows, scores, baseline_scores = [], [], []
     for inputs, targets, names in batches:
         outputs = image_io.to_uint8(predict(inputs))
@@ -90,9 +97,10 @@ def write_predictions(
             continue
         targets = image_io.to_uint8(targets)
         for name, image in zip(names, targets):
-            image_io.write_rgb(output_dir / "target" / f"{name}.png", image)
-        scores += _scores(targets, outputs, names, y_channel, shave)
-        if baseline is not None:
+            image_io.write_rgb(output_dir / target_name / f"{name}.png", image)
+        if score:
+            scores += _scores(targets, outputs, names, y_channel, shave)
+        if score and baseline is not None:
             guess = image_io.to_uint8(baseline[1](inputs))
             baseline_scores += _scores(targets, guess, names, y_channel, shave)
         rows += [

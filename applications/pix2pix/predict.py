@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from applications.common import errors, prediction
+from applications.common import errors, pairs, prediction
 from applications.common.errors import InputError
-from applications.pix2pix import data
 from applications.pix2pix import model  # noqa: F401  (registers the generator's layers)
 from applications.pix2pix.flags import FLAGS
 
@@ -33,10 +32,11 @@ def run(
 ) -> dict | None:
     predict = prediction.load_predictor(checkpoint)
     if input_dir is not None:
-        batches = data.named_image_batches(input_dir, image_size, batch_size)
+        batches = pairs.named_image_batches(input_dir, image_size, batch_size)
     elif data_dir is not None:
-        files = data.scan_split(data_dir, split)
-        batches = data.named_pair_batches(files, image_size, direction, batch_size)
+        files = pairs.scan_split(data_dir, split)
+        batches = pairs.named_pair_batches(files, image_size, batch_size,
+                                           pairs.PairFormat(direction))
     else:
         raise InputError("give --data_dir (with --split) or --input_dir")
     return prediction.write_predictions(

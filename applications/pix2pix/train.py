@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import keras
 
-from applications.common import errors, training
+from applications.common import errors, pairs, training
 from applications.common.errors import InputError
 from applications.common.flags import TrainConfig
-from applications.pix2pix import data
 from applications.pix2pix.flags import FLAGS
 from applications.pix2pix.model import build_generator
 from spl_tf import SPL
@@ -29,7 +28,7 @@ def run(
     batch_stats_at_inference: bool = True,
     verbose: int | str = "auto",
 ) -> keras.Model:
-    train_data = data.training_data(config, direction)
+    train_data = pairs.training_data(config, pairs.PairFormat(direction))
     return training.train(
         lambda: build_generator(ngf=ngf, batch_stats_at_inference=batch_stats_at_inference),
         SPL(),
