@@ -180,7 +180,8 @@ def train(loss: Terms, config: TrainConfig, steps: int, ngf: int) -> tuple[keras
     model.compile(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
                   loss=lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=False)
     times = StepTimes()
-    model.fit(batches, steps_per_epoch=steps, epochs=1, callbacks=[times], verbose=0)
+    model.fit(batches, steps_per_epoch=steps, epochs=1, callbacks=[times], shuffle=False,
+              verbose=0)
     return model, float(np.median(times.times[1:] or times.times))
 
 
