@@ -1,4 +1,4 @@
-"""Train one generator with different losses and compare the held-out results.
+r"""Train one generator with different losses and compare the held-out results.
 
     python benchmarks/compare_losses.py                  # L1, SPL, GPL, CPL on the demo task
     python benchmarks/compare_losses.py --losses=SPL \

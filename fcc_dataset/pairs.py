@@ -1,4 +1,4 @@
-"""Aligned makeup pairs: each source face beside makeup references warped onto it.
+r"""Aligned makeup pairs: each source face beside makeup references warped onto it.
 
     python -m fcc_dataset.pairs --sources=FacialCosmeticContent/LR/NoMakeup \
         --references=FacialCosmeticContent/LR/AnyMakeup --output_dir=PAIRS \

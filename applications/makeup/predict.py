@@ -1,4 +1,4 @@
-"""Apply a trained makeup generator to `[source | warped reference]` pairs.
+r"""Apply a trained makeup generator to `[source | warped reference]` pairs.
 
     python -m applications.makeup.predict --data_dir=PAIRS --model_dir=RUN [--split=test]
     python -m applications.makeup.predict --input_dir=PAIRS --checkpoint=RUN/export \

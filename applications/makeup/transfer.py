@@ -1,4 +1,4 @@
-"""Makeup transfer between any two face photos with a trained generator.
+r"""Makeup transfer between any two face photos with a trained generator.
 
     python -m applications.makeup.transfer --model=RUN/model.keras \
         --source=me.jpg --reference=look.jpg --output=result.png

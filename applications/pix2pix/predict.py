@@ -1,4 +1,4 @@
-"""Translate images with a trained generator and score the results.
+r"""Translate images with a trained generator and score the results.
 
     python -m applications.pix2pix.predict --data_dir=DATA --model_dir=RUN [--split=test]
     python -m applications.pix2pix.predict --input_dir=PHOTOS --checkpoint=RUN/export \

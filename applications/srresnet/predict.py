@@ -1,4 +1,4 @@
-"""Super-resolve images with a trained SRResNet and score them as SR papers do.
+r"""Super-resolve images with a trained SRResNet and score them as SR papers do.
 
     python -m applications.srresnet.predict --data_dir=DIV2K --model_dir=RUN [--split=valid]
     python -m applications.srresnet.predict --input_dir=LR --checkpoint=RUN/export \

@@ -1,0 +1,90 @@
+r"""Rebuild the FCC makeup dataset (Sarfraz et al., BMVC 2019) from YouTube.
+
+    python -m fcc_dataset.build --output_dir=data/FacialCosmeticContent --jobs=4
+    python -m fcc_dataset.build --output_dir=OUT --frames_csv=yt_frames_.csv \
+        --videos_dir=videos --keep_videos --only=ra-kM6GtgA4,XlawWD3UA0o
+    python -m fcc_dataset.build --output_dir=OUT --videos_dir=videos --nodownload
+
+For each video of the frame list (`--frames_csv`, by default the original authors'
+file, fetched now): download it with yt-dlp (or take `--videos_dir/<id>.mp4`), extract
+every 20th frame of its first 2 min 30 s and of its last 3 min with ffmpeg, and crop
+dlib's face from the listed frames into `LR/` (256x256) and, for faces larger than
+`--hr_min_size`, `HR/` (512x512), each with `NoMakeup/`, `AnyMakeup/`, `StrongMakeup/`.
+
+Interrupt it at any time: `OUTPUT_DIR/manifest.json` records each finished video, and a
+rerun skips those (and the ones YouTube no longer serves), retries the failed ones, and
+redoes the ones that were in progress. A table of files per folder, next to the paper's
+counts, and the videos that could not be had, ends the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from applications.common import errors
+from applications.common.errors import InputError
+from fcc_dataset import frames_csv, pipeline
+
+flags.DEFINE_string("output_dir", None, "Root of the dataset, e.g. .../FacialCosmeticContent: "
+                    "gets LR/ and HR/, each with NoMakeup/, AnyMakeup/, StrongMakeup/.")
+flags.DEFINE_string("frames_csv", frames_csv.DEFAULT_URL,
+                    "The frame list (yt_frames_.csv): a local path or an http(s) URL.")
+flags.DEFINE_string("videos_dir", None, "Folder of already downloaded <id>.mp4 files, used "
+                    "instead of downloading; downloads are kept there with --keep_videos.")
+flags.DEFINE_boolean("keep_videos", False, "Keep downloaded videos in --videos_dir.")
+flags.DEFINE_boolean("download", True, "Download videos missing from --videos_dir; with "
+                     "--nodownload they are recorded as failed.")
+flags.DEFINE_integer("jobs", 1, "Videos processed in parallel (processes).", lower_bound=1)
+flags.DEFINE_list("only", [], "Comma-separated video ids: build only these.")
+flags.DEFINE_integer("hr_min_size", 400, "A face crop larger than this (height and width) "
+                     "also goes to HR/.", lower_bound=0)
+flags.DEFINE_boolean("retry_unavailable", False,
+                     "Retry the videos an earlier run found unavailable.")
+FLAGS = flags.FLAGS
+
+
+def select(rows: list[frames_csv.VideoRow], only: list[str], csv_name: str
+           ) -> list[frames_csv.VideoRow]:
+    """The rows named by `--only` (all when empty); unknown or malformed ids are errors."""
+    if not only:
+        return rows
+    for video_id in only:
+        if not frames_csv.VIDEO_ID.fullmatch(video_id):
+            raise InputError(f"--only: {video_id!r} is not a YouTube video id (11 characters "
+                             "of A-Z a-z 0-9 _ -)")
+    known = {row.video_id for row in rows}
+    unknown = [video_id for video_id in only if video_id not in known]
+    if unknown:
+        raise InputError(f"--only: {', '.join(unknown)} not in {csv_name}")
+    return [row for row in rows if row.video_id in set(only)]
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    if not FLAGS.output_dir:
+        raise InputError("give --output_dir, e.g. --output_dir=data/FacialCosmeticContent")
+    rows = select(frames_csv.read_rows(FLAGS.frames_csv), FLAGS.only, FLAGS.frames_csv)
+    try:
+        summary = pipeline.build(
+            rows, Path(FLAGS.output_dir),
+            videos_dir=Path(FLAGS.videos_dir) if FLAGS.videos_dir else None,
+            download=FLAGS.download, keep_videos=FLAGS.keep_videos, jobs=FLAGS.jobs,
+            hr_min_size=FLAGS.hr_min_size, retry_unavailable=FLAGS.retry_unavailable,
+            progress=True,
+        )
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to go on", file=sys.stderr)
+        sys.exit(130)
+    print(pipeline.format_summary(summary))
+
+
+def entry_point() -> None:
+    errors.run(main)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,76 @@
+"""A short synthetic "makeup tutorial" to try the pipeline offline, and for the tests.
+
+Frames alternate, in blocks of 20 (the extraction step), between scikit-image's
+astronaut photo (a real face that dlib finds, box about 90 px) and a grey gradient
+without a face, so the frame names that show a face are known in advance:
+
+    python -m fcc_dataset.sample --path=/tmp/videos/abcdefghijk.mp4 --seconds=10
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from fcc_dataset import frames
+
+SIZE = 512  # the astronaut photo is 512x512
+
+
+def has_face(sampled: int, no_face_every: int = 3) -> bool:
+    """Whether the `sampled`-th extracted frame (1-based, as in `00003`) shows the face.
+
+    Also true of `eof_` frames while the video is shorter than 180 s, since the tail
+    extraction then starts at the first frame too.
+    """
+    return sampled % no_face_every != 0
+
+
+def sample_frames(seconds: float, fps: int, no_face_every: int = 3):
+    """The video's frames, RGB uint8 (SIZE, SIZE, 3), one 20-frame block per sample."""
+    from skimage import data
+
+    face = data.astronaut()
+    ramp = np.linspace(40, 200, SIZE, dtype=np.float32)
+    blank = np.repeat(np.add.outer(ramp, ramp[::-1])[..., None] / 2, 3, axis=2).astype(np.uint8)
+    for n in range(round(seconds * fps)):
+        yield face if has_face(n // frames.STEP + 1, no_face_every) else blank
+
+
+def write_sample_video(path: Path, seconds: float = 3, fps: int = 20,
+                       no_face_every: int = 3) -> Path:
+    """Encode the sample frames as an H.264 mp4 at `path` with the bundled ffmpeg."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        frames.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{SIZE}x{SIZE}", "-r", str(fps), "-i", "-",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(path),
+    ]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as ffmpeg:
+        for frame in sample_frames(seconds, fps, no_face_every):
+            ffmpeg.stdin.write(frame.tobytes())
+        _, stderr = ffmpeg.communicate()
+    if ffmpeg.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not write {path}: {stderr.decode(errors='replace')}")
+    return path
+
+
+def main(argv: list[str]) -> None:
+    from absl import flags
+
+    if len(argv) > 1:
+        raise SystemExit(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+    options = flags.FLAGS
+    print(f"wrote {write_sample_video(Path(options.path), options.seconds, options.fps)}")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("path", None, "Where to write the mp4 (name it <11-char id>.mp4).")
+    flags.DEFINE_float("seconds", 3, "Length in seconds.")
+    flags.DEFINE_integer("fps", 20, "Frames per second.")
+    flags.mark_flags_as_required(["path"])
+    app.run(main)
