@@ -26,6 +26,7 @@ bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/train_step.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/sr.py
+	$(PY) benchmarks/fcc.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache demo_output
