@@ -110,7 +110,7 @@ def _evaluate(node: ast.AST, expression: str) -> Terms | float:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return float(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return _scale(-1.0, _evaluate(node.operand, expression), expression)
+        return _scale(-1.0, _evaluate(node.operand, expression))
     if isinstance(node, ast.Name):
         return _loss_term(node.id, {}, expression)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
@@ -124,9 +124,9 @@ def _evaluate(node: ast.AST, expression: str) -> Terms | float:
         left, right = _evaluate(node.left, expression), _evaluate(node.right, expression)
         if isinstance(node.op, ast.Mult):
             if isinstance(left, float):
-                return _scale(left, right, expression)
+                return _scale(left, right)
             if isinstance(right, float):
-                return _scale(right, left, expression)
+                return _scale(right, left)
             raise InputError(f"--losses={expression!r}: losses can only be multiplied by numbers")
         if isinstance(left, Terms) and isinstance(right, Terms):
             sign = 1.0 if isinstance(node.op, ast.Add) else -1.0
@@ -136,7 +136,7 @@ def _evaluate(node: ast.AST, expression: str) -> Terms | float:
                      "arguments, +, - and * by numbers")
 
 
-def _scale(factor: float, value: Terms | float, expression: str) -> Terms | float:
+def _scale(factor: float, value: Terms | float) -> Terms | float:
     if isinstance(value, float):
         return factor * value
     return Terms((factor * w, loss) for w, loss in value)

@@ -59,7 +59,8 @@ def select(rows: list[frames_csv.VideoRow], only: list[str], csv_name: str
     unknown = [video_id for video_id in only if video_id not in known]
     if unknown:
         raise InputError(f"--only: {', '.join(unknown)} not in {csv_name}")
-    return [row for row in rows if row.video_id in set(only)]
+    wanted = set(only)
+    return [row for row in rows if row.video_id in wanted]
 
 
 def main(argv: list[str]) -> None:

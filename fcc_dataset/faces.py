@@ -83,20 +83,22 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 def detect_face(image: np.ndarray) -> Box | None:
     """The first face dlib's HOG detector finds (upsampling once), clipped to the image.
 
-    `image`: RGB uint8 (H, W, 3). None when there is no face. "First" is dlib's order,
-    as in the original, not the largest face.
+    `image`: RGB uint8 (H, W, 3). None when there is no face, or when the first one
+    lies outside the image (nothing left after clipping). "First" is dlib's order, as
+    in the original, not the largest face.
     """
     faces = _detector()(_rgb(image), UPSAMPLE)
     if len(faces) == 0:
         return None
     face = faces[0]
     height, width = image.shape[:2]
-    return Box(
+    box = Box(
         top=max(face.top(), 0),
         left=max(face.left(), 0),
         bottom=min(face.bottom(), height),
         right=min(face.right(), width),
     )
+    return box if box.height > 0 and box.width > 0 else None
 
 
 def crop(image: np.ndarray, box: Box) -> np.ndarray:

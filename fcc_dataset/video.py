@@ -89,7 +89,7 @@ def face_crops(frame: Path, hr_min_size: int) -> dict[tuple[str, int], np.ndarra
     ways, to 512 (HR); empty when there is no face."""
     image = image_io.read_rgb(frame)
     box = None if image is None else faces.detect_face(image)
-    if box is None or box.height <= 0 or box.width <= 0:
+    if box is None:
         return {}
     face = faces.crop(image, box)
     # cv2.resize's default (bilinear) interpolation, as the original.

@@ -1,4 +1,4 @@
-"""The Contextual and Spatially-Correlative losses on images, and LSeSim's step.
+"""The losses on images through VGG features, and LSeSim's step.
 
 Random VGG weights throughout (`weights=None`): nothing is downloaded. The
 feature-level functions are checked against the originals' golden values in
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from backend_utils import pytest_under_jax, value_and_grads
-from spl_tf import ContextualLoss, FSeSimLoss, LSeSim, contextual_loss
+from spl_tf import (ContextualLoss, FSeSimLoss, LSeSim, PerceptualLoss, StyleLoss,
+                    contextual_loss)
 from spl_tf.contextual import crop_quarters
 from spl_tf.sesim import spatial_correlative_loss
 
@@ -161,6 +162,8 @@ def test_fsesim_errors():
 
 
 LOSSES = {
+    "perceptual": lambda: PerceptualLoss(("block1_conv2",), weights=None),
+    "style": lambda: StyleLoss(("block1_conv2",), weights=None),
     "contextual": lambda: ContextualLoss(("conv2_2",), max_positions_1d=6, seed=0, weights=None),
     "fsesim": lambda: FSeSimLoss(("relu2_1", "relu3_1"), num_queries=16, seed=0, weights=None),
 }
@@ -184,7 +187,7 @@ def test_fit_with_jit_and_save_load(name, tmp_path):
 
 
 def test_fit_on_jax():
-    """Both image-level losses drive `fit` on the JAX backend too."""
+    """Every image-level loss drives `fit` on the JAX backend too."""
     if keras.backend.backend() == "jax":
         x, y = _images(n=4, size=16)
         for make in LOSSES.values():

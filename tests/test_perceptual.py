@@ -91,20 +91,3 @@ def test_errors_before_computing():
         PerceptualLoss(("block1_conv1",), distance="l3", weights=None)
     with pytest.raises(ValueError, match="layer_weights has 1 entries for 2 layers"):
         PerceptualLoss(LAYERS, layer_weights=(1.0,), weights=None)
-
-
-@pytest.mark.parametrize("cls", [PerceptualLoss, StyleLoss])
-def test_fit_with_jit_and_save_load(cls, tmp_path):
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("TensorFlow-backend integration")
-    x, y = _images(n=4, size=16)
-    model = keras.Sequential([keras.Input((16, 16, 3)),
-                              keras.layers.Conv2D(3, 3, padding="same", activation="tanh")])
-    loss = cls(("block1_conv2",), weights=None)
-    model.compile(keras.optimizers.Adam(1e-2), loss=loss, jit_compile=True)
-    history = model.fit(x, y, batch_size=2, epochs=2, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
-    path = tmp_path / "model.keras"
-    model.save(path)
-    restored = keras.models.load_model(path)
-    assert type(restored.loss) is cls and restored.loss.get_config() == loss.get_config()

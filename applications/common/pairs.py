@@ -75,7 +75,7 @@ class PairFormat:
     resize: `tf.image.resize` method for halves not at the training size
         ("bilinear" with antialiasing, or "area" as the makeup original).
     to_example: `(left, right) -> (x, y)` of one pair, after augmentation;
-        None keeps `(left, right)`. Must be a picklable, traceable function.
+        None keeps `(left, right)`. Runs inside `tf.data`, so it must be traceable.
     """
 
     direction: str = "AtoB"

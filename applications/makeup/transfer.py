@@ -40,26 +40,27 @@ class Transfer:
     result: np.ndarray
 
 
-def face_crop(path: Path) -> np.ndarray:
-    """The first face of the photo at `path`, cropped as FCC crops (RGB uint8)."""
+def face(path: Path, image_size: int) -> align.Face:
+    """The first face of the photo at `path`, cropped as FCC crops, resized to
+    `image_size` and with its landmarks, ready to align."""
     image = image_io.read_rgb(path)
     if image is None:
         raise InputError(f"{path}: not a readable image")
     box = faces.detect_face(image)
-    if box is None or box.height < 1 or box.width < 1:
+    if box is None:
         raise InputError(f"{path}: no face found (dlib's frontal face detector); "
                          "use a photo with a frontal face")
-    return faces.crop(image, box)
+    return align.prepare(faces.crop(image, box), image_size, str(path))
 
 
-def transfer(predict: prediction.Predictor, source: np.ndarray, reference: np.ndarray,
-             image_size: int) -> Transfer:
-    """Apply the reference face's makeup to the source face (both cropped faces)."""
-    aligned = align.align(source, reference, image_size)
+def transfer(predict: prediction.Predictor, source: align.Face,
+             reference: align.Face) -> Transfer:
+    """Apply the reference face's makeup to the source face."""
+    aligned = align.align_faces(source, reference)
     x = np.concatenate([image_io.to_float(aligned.source), image_io.to_float(aligned.warped)],
                        axis=-1)[None]
     result = image_io.to_uint8(predict(x))[0]
-    return Transfer(aligned.source, align.resize(reference, image_size, "reference"), result)
+    return Transfer(aligned.source, reference.image, result)
 
 
 def figure(t: Transfer) -> np.ndarray:
@@ -68,7 +69,7 @@ def figure(t: Transfer) -> np.ndarray:
 
 def run_files(predict, source: Path, reference: Path, output: Path, image_size: int) -> Path:
     """Two photos -> `output` and `<output stem>_figure.png`; returns the figure's path."""
-    result = transfer(predict, face_crop(source), face_crop(reference), image_size)
+    result = transfer(predict, face(source, image_size), face(reference, image_size))
     image_io.write_rgb(output, result.result)
     figure_path = output.with_name(f"{output.stem}_figure{output.suffix or '.png'}")
     image_io.write_rgb(figure_path, figure(result))
@@ -77,25 +78,29 @@ def run_files(predict, source: Path, reference: Path, output: Path, image_size: 
 
 def run_folders(predict, sources: Path, references: Path, output: Path, image_size: int,
                 pairs: int | None = None, seed: int = 0) -> int:
-    """Every (source, reference) pair, or `pairs` random ones; returns the count written."""
-    source_faces, reference_faces = _faces_in(sources), _faces_in(references)
+    """Every (source, reference) pair, or `pairs` random ones; returns the count written.
+
+    Each photo's face and landmarks are found once, however many pairs it is in.
+    """
+    source_faces = _faces_in(sources, image_size)
+    reference_faces = _faces_in(references, image_size)
     combos = list(itertools.product(source_faces, reference_faces))
     if pairs is not None and pairs < len(combos):
         chosen = np.random.default_rng(seed).choice(len(combos), pairs, replace=False)
         combos = [combos[i] for i in sorted(chosen)]
     for (source_name, source), (reference_name, reference) in combos:
-        result = transfer(predict, source, reference, image_size)
+        result = transfer(predict, source, reference)
         name = f"{source_name}_{reference_name}.png"
         image_io.write_rgb(output / name, result.result)
         image_io.write_rgb(output / "figures" / name, figure(result))
     return len(combos)
 
 
-def _faces_in(folder: Path) -> list[tuple[str, np.ndarray]]:
+def _faces_in(folder: Path, image_size: int) -> list[tuple[str, align.Face]]:
     found = []
     for path in image_io.list_images(folder):
         try:
-            found.append((path.stem, face_crop(path)))
+            found.append((path.stem, face(path, image_size)))
         except InputError as error:
             logging.warning("skipping %s", error)
     if not found:
