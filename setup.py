@@ -1,9 +1,16 @@
 """spl_tf: the Spatial Profile Loss (BMVC 2019) for TensorFlow 2 / Keras 3."""
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# One version string, in spl_tf/version.py (read as text: importing spl_tf needs Keras).
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    Path(__file__).with_name("spl_tf").joinpath("version.py").read_text())[1]
 
 setup(
     name="spl_tf",
-    version="0.1.0",
+    version=VERSION,
     description=(
         "Spatial Profile Loss (Sarfraz et al., BMVC 2019) as Keras 3 losses, "
         "exact to the original release."
@@ -25,6 +32,9 @@ setup(
         "tensorflow-datasets>=4.9.9,<5",
         "opencv-python-headless>=4.10,<6",
         "scikit-image>=0.24,<0.27",
+        # fcc_dataset.align catches scipy's QhullError from the piecewise-affine warp.
+        "scipy>=1.11,<2",
+        "matplotlib>=3.8,<4",
     ],
     extras_require={
         # Rebuilding FCC: YouTube downloads, the ffmpeg binary in a wheel, dlib's face

@@ -24,26 +24,31 @@ from pathlib import Path
 
 from absl import flags
 
-from applications.common import errors
-from applications.common.errors import InputError
-from fcc_dataset import frames_csv, pipeline
+from fcc_dataset import cli, frames_csv, pipeline
+from fcc_dataset.errors import InputError
 
-flags.DEFINE_string("output_dir", None, "Root of the dataset, e.g. .../FacialCosmeticContent: "
-                    "gets LR/ and HR/, each with NoMakeup/, AnyMakeup/, StrongMakeup/.")
-flags.DEFINE_string("frames_csv", frames_csv.DEFAULT_URL,
-                    "The frame list (yt_frames_.csv): a local path or an http(s) URL.")
-flags.DEFINE_string("videos_dir", None, "Folder of already downloaded <id>.mp4 files, used "
-                    "instead of downloading; downloads are kept there with --keep_videos.")
-flags.DEFINE_boolean("keep_videos", False, "Keep downloaded videos in --videos_dir.")
-flags.DEFINE_boolean("download", True, "Download videos missing from --videos_dir; with "
-                     "--nodownload they are recorded as failed.")
-flags.DEFINE_integer("jobs", 1, "Videos processed in parallel (processes).", lower_bound=1)
-flags.DEFINE_list("only", [], "Comma-separated video ids: build only these.")
-flags.DEFINE_integer("hr_min_size", 400, "A face crop larger than this (height and width) "
-                     "also goes to HR/.", lower_bound=0)
-flags.DEFINE_boolean("retry_unavailable", False,
-                     "Retry the videos an earlier run found unavailable.")
-FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """The flags of this command, defined when it runs (importing defines none)."""
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("output_dir", None, "Root of the dataset, e.g. .../FacialCosmeticContent: "
+                        "gets LR/ and HR/, each with NoMakeup/, AnyMakeup/, StrongMakeup/.", **fv)
+    flags.DEFINE_string("frames_csv", frames_csv.DEFAULT_URL,
+                        "The frame list (yt_frames_.csv): a local path or an http(s) URL.", **fv)
+    flags.DEFINE_string("videos_dir", None, "Folder of already downloaded <id>.mp4 files, used "
+                        "instead of downloading; downloads are kept there with --keep_videos.",
+                        **fv)
+    flags.DEFINE_boolean("keep_videos", False, "Keep downloaded videos in --videos_dir.", **fv)
+    flags.DEFINE_boolean("download", True, "Download videos missing from --videos_dir; with "
+                         "--nodownload they are recorded as failed.", **fv)
+    flags.DEFINE_integer("jobs", 1, "Videos processed in parallel (processes).", lower_bound=1,
+                         **fv)
+    flags.DEFINE_list("only", [], "Comma-separated video ids: build only these.", **fv)
+    flags.DEFINE_integer("hr_min_size", 400, "A face crop larger than this (height and width) "
+                         "also goes to HR/.", lower_bound=0, **fv)
+    flags.DEFINE_boolean("retry_unavailable", False,
+                         "Retry the videos an earlier run found unavailable.", **fv)
 
 
 def select(rows: list[frames_csv.VideoRow], only: list[str], csv_name: str
@@ -63,18 +68,17 @@ def select(rows: list[frames_csv.VideoRow], only: list[str], csv_name: str
     return [row for row in rows if row.video_id in wanted]
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    if not FLAGS.output_dir:
+def main() -> None:
+    values = flags.FLAGS
+    if not values.output_dir:
         raise InputError("give --output_dir, e.g. --output_dir=data/FacialCosmeticContent")
-    rows = select(frames_csv.read_rows(FLAGS.frames_csv), FLAGS.only, FLAGS.frames_csv)
+    rows = select(frames_csv.read_rows(values.frames_csv), values.only, values.frames_csv)
     try:
         summary = pipeline.build(
-            rows, Path(FLAGS.output_dir),
-            videos_dir=Path(FLAGS.videos_dir) if FLAGS.videos_dir else None,
-            download=FLAGS.download, keep_videos=FLAGS.keep_videos, jobs=FLAGS.jobs,
-            hr_min_size=FLAGS.hr_min_size, retry_unavailable=FLAGS.retry_unavailable,
+            rows, Path(values.output_dir),
+            videos_dir=Path(values.videos_dir) if values.videos_dir else None,
+            download=values.download, keep_videos=values.keep_videos, jobs=values.jobs,
+            hr_min_size=values.hr_min_size, retry_unavailable=values.retry_unavailable,
             progress=True,
         )
     except KeyboardInterrupt:
@@ -84,7 +88,7 @@ def main(argv: list[str]) -> None:
 
 
 def entry_point() -> None:
-    errors.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from applications.common import image_io
-from applications.common.errors import InputError
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 
 DONE, UNAVAILABLE, FAILED = "done", "unavailable", "failed"
 NAME = "manifest.json"

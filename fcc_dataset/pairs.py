@@ -29,9 +29,8 @@ import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from applications.common import errors, image_io
-from applications.common.errors import InputError
-from fcc_dataset import align
+from fcc_dataset import align, cli, image_io
+from fcc_dataset.errors import InputError
 
 # Smaller, a face crop's face is too small for dlib's detector even upsampled once.
 MIN_IMAGE_SIZE = 64
@@ -308,21 +307,20 @@ def _merge(totals: _Outcome, outcome: _Outcome) -> None:
     totals.references_without_face |= outcome.references_without_face
 
 
-def _define_flags() -> None:
-    # Defined when the command runs, not on import: `make_pairs` is also imported by
-    # programs with flags of their own (benchmarks), where these names would clash.
-    flags.DEFINE_string("sources", None, "Folder of source faces, e.g. LR/NoMakeup.")
-    flags.DEFINE_string("references", None, "Folder of makeup references, e.g. LR/AnyMakeup.")
-    flags.DEFINE_string("output_dir", None, "Where the pair images go.")
-    flags.DEFINE_integer("pairs", 5, "References per source.")
-    flags.DEFINE_integer("image_size", 256, "Side of each half of a pair, in pixels.")
-    flags.DEFINE_integer("seed", 0, "Seed of the reference draw.")
-    flags.DEFINE_integer("jobs", 1, "Worker processes.")
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """The flags of this command, defined when it runs (importing defines none)."""
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("sources", None, "Folder of source faces, e.g. LR/NoMakeup.", **fv)
+    flags.DEFINE_string("references", None, "Folder of makeup references, e.g. LR/AnyMakeup.",
+                        **fv)
+    flags.DEFINE_string("output_dir", None, "Where the pair images go.", **fv)
+    flags.DEFINE_integer("pairs", 5, "References per source.", **fv)
+    flags.DEFINE_integer("image_size", 256, "Side of each half of a pair, in pixels.", **fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the reference draw.", **fv)
+    flags.DEFINE_integer("jobs", 1, "Worker processes.", **fv)
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
+def main() -> None:
     values = flags.FLAGS
     for name in ("sources", "references", "output_dir"):
         if not values[name].value:
@@ -336,8 +334,7 @@ def main(argv: list[str]) -> None:
 
 
 def entry_point() -> None:
-    _define_flags()
-    errors.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from applications.common.errors import InputError
+from fcc_dataset.errors import InputError
 from fcc_dataset import video
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord

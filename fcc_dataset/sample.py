@@ -13,8 +13,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 
-from fcc_dataset import frames
+from fcc_dataset import cli, frames
+from fcc_dataset.errors import InputError
 
 SIZE = 512  # the astronaut photo is 512x512
 
@@ -57,20 +59,20 @@ def write_sample_video(path: Path, seconds: float = 3, fps: int = 20,
     return path
 
 
-def main(argv: list[str]) -> None:
-    from absl import flags
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """The flags of this command, defined when it runs (importing defines none)."""
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("path", None, "Where to write the mp4 (name it <11-char id>.mp4).", **fv)
+    flags.DEFINE_float("seconds", 3, "Length in seconds.", lower_bound=0.1, **fv)
+    flags.DEFINE_integer("fps", 20, "Frames per second.", lower_bound=1, **fv)
 
-    if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    options = flags.FLAGS
-    print(f"wrote {write_sample_video(Path(options.path), options.seconds, options.fps)}")
+
+def main() -> None:
+    values = flags.FLAGS
+    if not values.path:
+        raise InputError("--path is required (where to write the mp4)")
+    print(f"wrote {write_sample_video(Path(values.path), values.seconds, values.fps)}")
 
 
 if __name__ == "__main__":
-    from absl import app, flags
-
-    flags.DEFINE_string("path", None, "Where to write the mp4 (name it <11-char id>.mp4).")
-    flags.DEFINE_float("seconds", 3, "Length in seconds.")
-    flags.DEFINE_integer("fps", 20, "Frames per second.")
-    flags.mark_flags_as_required(["path"])
-    app.run(main)
+    cli.run(main, define_flags)

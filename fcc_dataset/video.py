@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from applications.common import image_io
+from fcc_dataset import image_io
 from fcc_dataset import download, faces, frames
 from fcc_dataset.frames_csv import VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, VideoRecord

@@ -5,24 +5,28 @@
 
 Beside SPL, the losses it is compared with, with the same conventions:
 Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
-perceptual and style losses on VGG features.
+perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
+of the paper's generators: importing `spl_tf` registers them (and every loss), so
+`keras.models.load_model(path)` loads any run's model.
 """
 
+from spl_tf import layers
 from spl_tf.contextual import ContextualLoss, contextual_loss
 from spl_tf.features import VGGFeatures
 from spl_tf.losses import (
     CPL,
     GPL,
     SPL,
+    MakeupLoss,
     colour_profile_loss,
     gradient_profile_loss,
+    makeup_loss,
     spatial_profile_loss,
 )
 from spl_tf.perceptual import PerceptualLoss, StyleLoss
 from spl_tf.profiles import profile_similarity
 from spl_tf.sesim import FSeSimLoss, LSeSim, LSeSimHead, spatial_correlative_loss
-
-__version__ = "0.1.0"
+from spl_tf.version import __version__
 
 __all__ = [
     "CPL",
@@ -31,6 +35,7 @@ __all__ = [
     "GPL",
     "LSeSim",
     "LSeSimHead",
+    "MakeupLoss",
     "PerceptualLoss",
     "SPL",
     "StyleLoss",
@@ -38,6 +43,7 @@ __all__ = [
     "colour_profile_loss",
     "contextual_loss",
     "gradient_profile_loss",
+    "makeup_loss",
     "profile_similarity",
     "spatial_correlative_loss",
     "spatial_profile_loss",

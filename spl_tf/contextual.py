@@ -44,11 +44,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 from keras import ops
 
 from spl_tf.features import FeatureLoss
 from spl_tf.profiles import l2_normalize
+from spl_tf.validation import (
+    check_batch,
+    check_pair,
+    check_positive_int,
+    check_positive_number,
+)
 
 COSINE, L2 = "cosine", "l2"
 DISTANCES = (COSINE, L2)
@@ -120,16 +125,10 @@ class ContextualLoss(FeatureLoss):
                  network: str = "vgg19", weights: str | None = "imagenet",
                  pooling: str = "avg", seed: int | None = None,
                  reduction: str | None = "sum_over_batch_size", name: str | None = None):
-        _check_options(distance, band_width)
-        if max_positions_1d is not None and (
-            isinstance(max_positions_1d, bool) or int(max_positions_1d) != max_positions_1d
-            or max_positions_1d < 1
-        ):
-            raise ValueError(
-                f"max_positions_1d must be a positive integer or None, got {max_positions_1d!r}."
-            )
-        self.distance, self.band_width = distance, float(band_width)
-        self.max_positions_1d = None if max_positions_1d is None else int(max_positions_1d)
+        self.band_width = _check_options(distance, band_width)
+        self.distance = distance
+        self.max_positions_1d = check_positive_int(max_positions_1d, "max_positions_1d",
+                                                   optional=True)
         self.crop_quarters, self.seed = bool(crop_quarters), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         super().__init__(layers, layer_weights, network, weights, pooling, reduction, name)
@@ -212,12 +211,9 @@ def crop_quarters(features):
     in `tf.slice`.
     """
     features = ops.convert_to_tensor(features)
-    _check_rank("crop_quarters", "features", features.shape)
+    check_batch("crop_quarters", "features", features, description="features",
+                known=("height", "width"))
     _, height, width, _ = features.shape
-    if height is None or width is None:
-        raise ValueError(
-            f"crop_quarters needs a static height and width; got shape {tuple(features.shape)}."
-        )
     h, w = round(height / 2), round(width / 2)
     if h == 0 or w == 0 or 2 * h > height or 2 * w > width:
         raise ValueError(
@@ -262,20 +258,11 @@ def sample_positions(
         indices: Use these `max_positions_1d^2` positions instead of drawing.
     """
     target, generated = ops.convert_to_tensor(target), ops.convert_to_tensor(generated)
-    _check_pair("sample_positions", target.shape, generated.shape)
+    check_pair("sample_positions", ("target", target), ("generated", generated),
+               description="features", known=("height", "width", "channels"))
     _, height, width, channels = target.shape
-    if height is None or width is None or channels is None:
-        raise ValueError(
-            "sample_positions needs static height, width and channels; got shape "
-            f"{tuple(target.shape)}."
-        )
-    if isinstance(max_positions_1d, bool) or not isinstance(
-        max_positions_1d, (int, np.integer)
-    ) or max_positions_1d < 1:
-        raise ValueError(
-            f"max_positions_1d must be a positive integer, got {max_positions_1d!r}."
-        )
-    positions, count = height * width, int(max_positions_1d) ** 2
+    max_positions_1d = check_positive_int(max_positions_1d, "max_positions_1d")
+    positions, count = height * width, max_positions_1d ** 2
     if positions <= count:
         return target, generated
     if indices is None:
@@ -283,7 +270,7 @@ def sample_positions(
         indices = indices[:count]
     else:
         indices = _check_indices(indices, count, positions)
-    side = int(max_positions_1d)
+    side = max_positions_1d
 
     def gather(x):
         flat = ops.reshape(x, (-1, positions, channels))
@@ -335,13 +322,8 @@ def _as_maps(pairwise, generated):
 def _prepare(target, generated, distance: str = COSINE, band_width: float = 1.0):
     """Check the arguments (ValueError before any computation); float32 tensors."""
     target, generated = ops.convert_to_tensor(target), ops.convert_to_tensor(generated)
-    _check_pair("contextual loss", target.shape, generated.shape)
-    for arg, x in (("target", target), ("generated", generated)):
-        dtype = keras.backend.standardize_dtype(x.dtype)
-        if not ("float" in dtype or "int" in dtype):
-            raise ValueError(
-                f"contextual loss expects real-valued features; got {arg} of dtype {dtype}."
-            )
+    check_pair("contextual loss", ("target", target), ("generated", generated),
+               description="features")
     _check_options(distance, band_width)
     batch, height, width, _ = target.shape
     if height is not None and width is not None:
@@ -357,38 +339,14 @@ def _prepare(target, generated, distance: str = COSINE, band_width: float = 1.0)
     return ops.cast(target, "float32"), ops.cast(generated, "float32")
 
 
-def _check_options(distance: str, band_width: float) -> None:
+def _check_options(distance: str, band_width: float) -> float:
+    """The distance name and the band width (returned as a float)."""
     if distance not in DISTANCES:
         raise ValueError(
             f"distance must be one of {DISTANCES} (the original's DotProduct and "
             f"L2), got {distance!r}."
         )
-    if not isinstance(band_width, (int, float, np.number)) or not (
-        np.isfinite(band_width) and band_width > 0
-    ):
-        raise ValueError(f"band_width must be a positive number, got {band_width!r}.")
-
-
-def _check_rank(function: str, arg: str, shape) -> None:
-    if len(shape) != 4:
-        raise ValueError(
-            f"{function} expects {arg} as a rank-4 NHWC feature batch "
-            f"(batch, height, width, channels); got shape {tuple(shape)} "
-            f"(rank {len(shape)})."
-        )
-
-
-def _check_pair(function: str, target_shape, generated_shape) -> None:
-    _check_rank(function, "target", target_shape)
-    _check_rank(function, "generated", generated_shape)
-    if any(
-        t is not None and g is not None and t != g
-        for t, g in zip(target_shape, generated_shape)
-    ):
-        raise ValueError(
-            f"{function} expects target and generated of the same shape; got "
-            f"target {tuple(target_shape)} and generated {tuple(generated_shape)}."
-        )
+    return check_positive_number(band_width, "band_width")
 
 
 def _check_indices(indices, count: int, positions: int):

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from spl_tf.validation import check_pair
+
 NETWORKS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
 # ImageNet channel means in BGR order, on the 0..255 scale (Keras "caffe" mode).
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -107,7 +109,7 @@ class FeatureLoss(keras.losses.Loss):
         self.extractor = VGGFeatures(self.layers, network, weights, pooling)
 
     def call(self, y_true, y_pred):
-        check_images(self.name, y_true, y_pred)
+        check_rgb_pair(self.name, ("y_true", y_true), ("y_pred", y_pred))
         true_features = self.extractor(y_true)
         pred_features = self.extractor(y_pred)
         total = 0.0
@@ -124,13 +126,7 @@ class FeatureLoss(keras.losses.Loss):
                 "weights": self.weights, "pooling": self.pooling}
 
 
-def check_images(loss: str, y_true, y_pred) -> None:
-    """ValueError unless both are RGB image batches of the same shape."""
-    for arg, x in (("y_true", y_true), ("y_pred", y_pred)):
-        if len(x.shape) != 4 or x.shape[-1] != 3:
-            raise ValueError(f"{loss} expects {arg} as RGB images (batch, height, width, 3) "
-                             f"in [-1, 1]; got shape {tuple(x.shape)}")
-    shapes = tuple(y_true.shape), tuple(y_pred.shape)
-    if shapes[0] != shapes[1] and None not in shapes[0] + shapes[1]:
-        raise ValueError(f"{loss} expects y_true and y_pred of the same shape; got "
-                         f"{tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+def check_rgb_pair(fn_name: str, first, second) -> None:
+    """ValueError unless both `(name, tensor)` are RGB image batches of the same shape."""
+    check_pair(fn_name, first, second, channels=3, description="RGB images",
+               hint=" in [-1, 1] (the VGG feature extractor's input)")

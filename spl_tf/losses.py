@@ -13,8 +13,13 @@ value on that image alone. The original sums over the batch: use
 The losses are negative: identical images give the minimum, not zero.
 
 The makeup-transfer objective of the original, `GP(output, source) +
-CP(output, reference)`, is `GPL()(source, output) + CPL()(reference, output)`
-(every profile similarity is symmetric in its two arguments).
+CP(output, reference)`, is `MakeupLoss` (equal to `GPL()(source, output) +
+CPL()(reference, output)`: every profile similarity is symmetric in its two
+arguments). Its `y_true` holds both images, (N, H, W, 6).
+
+Every argument is checked before computing (`spl_tf.validation`): a wrong
+rank, shape, channel count, dtype or `value_range`, or an empty batch, is a
+ValueError that names the loss and the argument.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import keras
 from keras import ops
 
 from spl_tf.profiles import DX, DY, IDENTITY, weighted_profiles
+from spl_tf.validation import check_batch, check_pair, check_same_shape, check_value_range
 
 DEFAULT_RANGE = (-1.0, 1.0)
 
@@ -35,7 +41,7 @@ def gradient_profile_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
     GP = sim(dx_true, dx_pred) + sim(dy_true, dy_pred), with dx, dy the
     forward differences of the images; any number of channels.
     """
-    value_range = _check_range(value_range)
+    value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     _check_images("GPL", y_true, y_pred, rgb=False)
     return weighted_profiles(y_true, y_pred, _gradient_terms(1.0), value_range)
@@ -54,7 +60,7 @@ def colour_profile_loss(
     CP = sim(rgb) + sim(yuv) + sim(dx_yuv) + sim(dy_yuv); each term can be
     switched off, as in the original's PyTorch copy.
     """
-    value_range = _check_range(value_range)
+    value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     _check_images("CPL", y_true, y_pred, rgb=True)
     terms = _colour_terms(1.0, rgb, yuv, yuv_gradients)
@@ -75,7 +81,7 @@ def spatial_profile_loss(
 
     SPL = gp_weight * GP + cp_weight * CP; the original has both weights 1.
     """
-    value_range = _check_range(value_range)
+    value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     _check_images("SPL", y_true, y_pred, rgb=True)
     terms = _gradient_terms(gp_weight)
@@ -89,7 +95,7 @@ class _ProfileLoss(keras.losses.Loss):
 
     def __init__(self, value_range, reduction, name):
         super().__init__(name=name, reduction=reduction, dtype="float32")
-        self.value_range = _check_range(value_range)
+        self.value_range = check_value_range(value_range)
 
     def get_config(self):
         return {**super().get_config(), "value_range": list(self.value_range)}
@@ -229,6 +235,68 @@ class SPL(_ColourSwitchedLoss):
         }
 
 
+def makeup_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
+    """The makeup-transfer loss per image, shape (batch,).
+
+    `GP(source, y_pred) + CP(reference, y_pred)`, where `y_true` (N, H, W, 6)
+    holds the source face's RGB then the warped reference's RGB, and `y_pred`
+    (N, H, W, 3) is the output; all in `value_range`.
+    """
+    value_range = check_value_range(value_range)
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    check_batch("MakeupLoss", "y_true", y_true, channels=6,
+                description="source and reference RGB images", hint=_MAKEUP_HINT)
+    check_batch("MakeupLoss", "y_pred", y_pred, channels=3, description="RGB images")
+    check_same_shape("MakeupLoss", ("y_true", y_true), ("y_pred", y_pred), axes=(0, 1, 2))
+    source, reference = y_true[..., :3], y_true[..., 3:]
+    return weighted_profiles(source, y_pred, _gradient_terms(1.0), value_range) + (
+        weighted_profiles(reference, y_pred, _colour_terms(1.0, True, True, True), value_range)
+    )
+
+
+_MAKEUP_HINT = " (the source face's RGB, then the warped reference's: the generator's input)"
+
+
+@keras.saving.register_keras_serializable(package="spl_tf")
+class MakeupLoss(_ProfileLoss):
+    """The makeup-transfer loss of the original: `GP(source, y_pred) + CP(reference, y_pred)`.
+
+    Per image, `GP` the gradient profile similarity (`GPL`) and `CP` the colour
+    profile similarity (`CPL`, all terms on): the output keeps the source
+    face's structure and takes the reference's colours. It equals
+    `GPL()(source, y_pred) + CPL()(reference, y_pred)`.
+
+    Input convention: `y_true` is (N, H, W, 6), the source face's RGB in
+    channels 0..2 then the reference face (warped onto the source) in
+    channels 3..5, i.e. the makeup generator's input; `y_pred` is the output,
+    (N, H, W, 3). Values in `value_range`.
+
+    Args:
+        value_range: `(low, high)` of the inputs; mapped to [0, 1] first.
+        reduction: Keras reduction of the per-image values; `"sum"` gives the
+            original's batch value.
+        name: Optional name.
+
+    Example:
+
+    ```python
+    model.compile(optimizer="adam", loss=spl_tf.MakeupLoss())
+    model.fit(six_channel_inputs, six_channel_inputs)  # y_true = the input
+    ```
+    """
+
+    def __init__(
+        self,
+        value_range: Sequence[float] = DEFAULT_RANGE,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "makeup_loss",
+    ):
+        super().__init__(value_range, reduction, name)
+
+    def call(self, y_true, y_pred):
+        return makeup_loss(y_true, y_pred, self.value_range)
+
+
 def _gradient_terms(weight: float) -> dict:
     return {("raw", DX): weight, ("raw", DY): weight}
 
@@ -242,41 +310,18 @@ def _colour_terms(weight: float, rgb: bool, yuv: bool, yuv_gradients: bool) -> d
     }
 
 
-def _check_range(value_range) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"value_range must be a pair (low, high) of numbers, got {value_range!r}"
-        ) from None
-    if not low < high:
-        raise ValueError(f"value_range must have low < high, got {value_range!r}")
-    return low, high
+_RGB_HINT = (" (its colour terms convert RGB to YUV; GPL works on any number of "
+             "channels)")
 
 
 def _check_images(loss: str, y_true, y_pred, rgb: bool) -> None:
-    """Raise a ValueError naming what was expected, before any computation."""
-    expected = "(batch, height, width, 3)" if rgb else "(batch, height, width, channels)"
-    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
-    for arg, shape in (("y_true", true_shape), ("y_pred", pred_shape)):
-        if len(shape) != 4:
-            raise ValueError(
-                f"{loss} expects {arg} as a rank-4 NHWC image batch {expected}; "
-                f"got shape {shape} (rank {len(shape)})."
-            )
-    if any(t is not None and p is not None and t != p for t, p in zip(true_shape, pred_shape)):
-        raise ValueError(
-            f"{loss} expects y_true and y_pred of the same shape; got y_true "
-            f"{true_shape} and y_pred {pred_shape}."
-        )
-    channels = true_shape[-1] if true_shape[-1] is not None else pred_shape[-1]
-    if rgb and channels not in (3, None):
-        raise ValueError(
-            f"{loss} expects RGB images {expected} (its colour terms convert RGB "
-            f"to YUV); got {channels} channels, shape {true_shape}. GPL works on "
-            "any number of channels."
-        )
-    for arg, x in (("y_true", y_true), ("y_pred", y_pred)):
-        dtype = keras.backend.standardize_dtype(x.dtype)
-        if not ("float" in dtype or "int" in dtype):
-            raise ValueError(f"{loss} expects real-valued images; got {arg} of dtype {dtype}.")
+    """ValueError naming what was expected, before any computation.
+
+    Both must be rank-4 NHWC batches of the same shape (unknown dimensions
+    aside) with a known channel count, 3 for the colour losses.
+    """
+    if rgb:
+        check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), channels=3,
+                   description="RGB images", hint=_RGB_HINT)
+    else:
+        check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), known=("channels",))

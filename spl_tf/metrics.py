@@ -46,6 +46,8 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
+from spl_tf.validation import check_non_negative_int, check_pair, check_value_range, static_shape
+
 DATA_RANGE = 255.0
 YCBCR_Y_WEIGHTS = (65.481, 128.553, 24.966)
 """BT.601 Y weights for R, G, B on 0..1 (scaled to 16..235), as in MATLAB."""
@@ -73,52 +75,40 @@ def _gaussian_taps(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nda
 # ---------------------------------------------------------------- validation
 
 
-def _check_value_range(value_range: ValueRange) -> tuple[float, float]:
-    if len(value_range) != 2:
-        raise ValueError(f"value_range must be (low, high), got {value_range!r}")
-    low, high = float(value_range[0]), float(value_range[1])
-    if not high > low:
-        raise ValueError(f"value_range needs high > low, got {value_range!r}")
-    return low, high
-
-
-def _check_pair(y_true, y_pred, y_channel: bool, shave: int, min_size: int) -> None:
+def _check_pair(
+    fn_name: str, y_true, y_pred, y_channel: bool, shave: int, min_size: int,
+    known: tuple[str, ...] = (),
+) -> None:
     """Raise ValueError on anything the metrics cannot compute, before computing.
 
-    Unknown (None) dimensions, as in a `tf.function` traced without full
-    shapes, are let through: they cannot be checked at trace time.
+    Rank, dtype, shape and channels go through `spl_tf.validation`: unknown
+    (None) dimensions, as in a `tf.function` traced without full shapes, are
+    checked one by one where known, except that `y_channel=True` needs the
+    channel count known (3), as do the axes in `known`.
     """
-    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
-    for name, shape in (("y_true", true_shape), ("y_pred", pred_shape)):
-        if len(shape) != 4:
-            raise ValueError(
-                f"{name} must be a rank-4 NHWC batch, got shape {shape}"
-            )
-    if any(a is not None and b is not None and a != b
-           for a, b in zip(true_shape, pred_shape)):
-        raise ValueError(
-            f"y_true and y_pred must have the same shape, got {true_shape} "
-            f"and {pred_shape}"
-        )
-    channels = true_shape[3] if true_shape[3] is not None else pred_shape[3]
-    if y_channel and channels is not None and channels != 3:
-        raise ValueError(
-            f"y_channel=True needs RGB images (3 channels), got {channels}; "
-            "pass y_channel=False to use the channels as they are"
-        )
-    if isinstance(shave, bool) or not isinstance(shave, (int, np.integer)):
-        raise ValueError(f"shave must be an int, got {shave!r}")
-    if shave < 0:
-        raise ValueError(f"shave must be >= 0, got {shave}")
+    channels = 3 if y_channel else None
+    hint = (" (y_channel=True needs RGB: pass y_channel=False to use the channels "
+            "as they are)")
+    check_pair(fn_name, ("y_true", y_true), ("y_pred", y_pred), channels=channels,
+               description="RGB images" if y_channel else "images", hint=hint,
+               known=known)
+    shave = check_non_negative_int(shave, "shave")
+    true_shape, pred_shape = static_shape(y_true), static_shape(y_pred)
     height = true_shape[1] if true_shape[1] is not None else pred_shape[1]
     width = true_shape[2] if true_shape[2] is not None else pred_shape[2]
     for size in (height, width):
         if size is not None and size - 2 * shave < min_size:
             raise ValueError(
-                f"shave={shave} leaves {_left(height, shave)}x"
+                f"{fn_name}: shave={shave} leaves {_left(height, shave)}x"
                 f"{_left(width, shave)} pixels of the {height}x{width} images; "
                 f"at least {min_size}x{min_size} are needed"
             )
+
+
+def _as_arrays(*xs):
+    """Tensors or arrays as they are; anything without a shape (lists) as a tensor."""
+    return [x if hasattr(x, "shape") and hasattr(x, "dtype") else ops.convert_to_tensor(x)
+            for x in xs]
 
 
 def _left(size: int | None, shave: int) -> str:
@@ -129,7 +119,7 @@ def _left(size: int | None, shave: int) -> str:
 
 
 def _to_255(images, value_range: ValueRange):
-    low, high = _check_value_range(value_range)
+    low, high = check_value_range(value_range)
     images = ops.cast(images, "float32")
     return (images - low) / (high - low) * DATA_RANGE
 
@@ -177,7 +167,9 @@ def psnr(
     `10 log10(255^2 / MSE)` on the Y channel (`y_channel=True`, needs RGB) or
     on all channels, after removing `shave` pixels at each border.
     """
-    _check_pair(y_true, y_pred, y_channel, shave, min_size=1)
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    _check_pair("psnr", y_true, y_pred, y_channel, shave, min_size=1)
+    value_range = check_value_range(value_range)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
     mse = ops.mean(ops.square(a - b), axis=(1, 2, 3))
@@ -190,9 +182,7 @@ def _blur_valid(maps):
 
     Separable: two 1-D depthwise passes, 22 taps a pixel instead of 121.
     """
-    channels = maps.shape[-1]
-    if channels is None:
-        raise ValueError("ssim needs the number of channels known (static)")
+    channels = maps.shape[-1]  # known: `ssim` checks it first
     taps = _gaussian_taps().astype(np.float32)
     rows = np.tile(taps.reshape(SSIM_WINDOW, 1, 1, 1), (1, 1, channels, 1))
     cols = np.tile(taps.reshape(1, SSIM_WINDOW, 1, 1), (1, 1, channels, 1))
@@ -240,7 +230,11 @@ def ssim(
     channels. After the `shave` border is removed at least 11x11 pixels must
     remain.
     """
-    _check_pair(y_true, y_pred, y_channel, shave, min_size=SSIM_WINDOW)
+    y_true, y_pred = _as_arrays(y_true, y_pred)
+    # The Gaussian window is built per channel: their number must be known.
+    _check_pair("ssim", y_true, y_pred, y_channel, shave, min_size=SSIM_WINDOW,
+                known=("channels",))
+    value_range = check_value_range(value_range)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
     return ops.mean(_ssim_per_channel(a, b), axis=-1)

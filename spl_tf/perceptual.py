@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from spl_tf.features import FeatureLoss
+from spl_tf.validation import check_batch
 
 DEFAULT_PERCEPTUAL_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4",
                              "block5_conv4")
@@ -80,6 +81,7 @@ class StyleLoss(FeatureLoss):
 
 def gram_matrix(features):
     """(N, H, W, C) -> (N, C, C): `phi^T phi / (H W C)`, so layers of any size compare."""
+    features = check_batch("gram_matrix", "features", features, description="features")
     features = ops.cast(features, "float32")
     n, h, w, c = ops.shape(features)
     flat = ops.reshape(features, (n, h * w, c))

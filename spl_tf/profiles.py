@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 from keras import ops
 
+from spl_tf.validation import check_pair
+
 EPSILON = 1e-12
 """The squared-norm floor of TensorFlow's `l2_normalize`, used by the original."""
 
@@ -66,7 +68,10 @@ def profile_similarity(a, b):
     """The original's `sim(a, b)` for each image of two NHWC batches, shape (N,).
 
     Summing the result over the batch gives the original's batch value.
+    Both must be NHWC batches of the same shape with a known channel count.
     """
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    check_pair("profile_similarity", ("a", a), ("b", b), known=("channels",))
     a = ops.transpose(ops.cast(a, "float32"), (0, 3, 1, 2))
     b = ops.transpose(ops.cast(b, "float32"), (0, 3, 1, 2))
     return planar_similarity(a, b, height=a.shape[2] or ops.shape(a)[2])

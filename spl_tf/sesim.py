@@ -42,7 +42,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from spl_tf.features import FeatureLoss, VGGFeatures, check_images, keras_layer_name
+from spl_tf.features import FeatureLoss, VGGFeatures, check_rgb_pair, keras_layer_name
+from spl_tf.validation import (
+    check_batch,
+    check_positive_int,
+    check_positive_number,
+    check_same_shape,
+)
 
 MODES = ("cos", "l1", "info")
 """`cos`/`l1` compare the top quarter of each target map; `info` is contrastive."""
@@ -86,8 +92,8 @@ def self_similarity(
             original does, instead of the true `(id // W, id % W)`. Differs
             only for non-square maps; use it to reproduce the original there.
     """
-    features = _as_features("features", features)
-    patch_size = _check_patch_size(patch_size)
+    features = _as_features("self_similarity", "features", features)
+    patch_size = check_positive_int(patch_size, "patch_size", optional=True)
     height, width = features.shape[1], features.shape[2]
     ids = _check_query_ids(query_ids, height * width)
     return _similarity(features, ids, patch_size, normalize, original_window_quirk)
@@ -143,19 +149,19 @@ def spatial_correlative_loss(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
-    source = _as_features("source", source)
-    target = _as_features("target", target)
-    _check_same_shape("target", source, target)
+    function = "spatial_correlative_loss"
+    source = _as_features(function, "source", source)
+    target = _as_features(function, "target", target)
+    check_same_shape(function, ("source", source), ("target", target))
     if mode == "info":
         if other is None:
             raise ValueError("mode 'info' needs `other`: the features of an unrelated image.")
-        other = _as_features("other", other)
-        _check_same_shape("other", source, other)
-        if not float(temperature) > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        other = _as_features(function, "other", other)
+        check_same_shape(function, ("source", source), ("other", other))
+        temperature = check_positive_number(temperature, "temperature")
     elif other is not None:
         raise ValueError(f"`other` is used by mode 'info' only; got it with mode {mode!r}.")
-    patch_size = _check_patch_size(patch_size)
+    patch_size = check_positive_int(patch_size, "patch_size", optional=True)
     height, width = source.shape[1], source.shape[2]
     ids = _check_query_ids(query_ids, height * width)
 
@@ -203,9 +209,7 @@ class LSeSimHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if units is not None and int(units) < 1:
-            raise ValueError(f"units must be a positive integer or None, got {units!r}.")
-        self.units = None if units is None else int(units)
+        self.units = check_positive_int(units, "units", optional=True)
         if kernel_initializer is None:
             # The original's `init_net(..., "normal", 0.02)`.
             kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
@@ -297,8 +301,8 @@ class FSeSimLoss(FeatureLoss):
                 "'info' mode trains the heads of LSeSim: LSeSim.head_loss)."
             )
         self.mode, self.normalize = mode, bool(normalize)
-        self.patch_size = _check_patch_size(patch_size)
-        self.num_queries = _check_num_queries(num_queries)
+        self.patch_size = check_positive_int(patch_size, "patch_size", optional=True)
+        self.num_queries = check_positive_int(num_queries, "num_queries", optional=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         layers = tuple(layers)
@@ -351,12 +355,12 @@ class LSeSim(keras.layers.Layer):
         if mode not in ("cos", "l1"):
             raise ValueError(f"LSeSim mode (of the generator loss) must be 'cos' or 'l1', "
                              f"got {mode!r}.")
-        if not float(temperature) > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        temperature = check_positive_number(temperature, "temperature")
         self.layer_names, self.mode, self.normalize = tuple(layers), mode, bool(normalize)
-        self.patch_size = _check_patch_size(patch_size)
-        self.num_queries = _check_num_queries(num_queries)
-        self.temperature, self.head_units, self.seed = float(temperature), head_units, seed
+        self.patch_size = check_positive_int(patch_size, "patch_size", optional=True)
+        self.num_queries = check_positive_int(num_queries, "num_queries", optional=True)
+        head_units = check_positive_int(head_units, "head_units", optional=True)
+        self.temperature, self.head_units, self.seed = temperature, head_units, seed
         # `weights` is a Layer property: keep the extractor's argument apart.
         self.network, self.vgg_weights, self.pooling = network, weights, pooling
         self.extractor = VGGFeatures(self.layer_names, network, weights, pooling)
@@ -375,13 +379,13 @@ class LSeSim(keras.layers.Layer):
 
     def generator_loss(self, source, output):
         """Per image: how far `output`'s learned self-similarity is from `source`'s."""
-        check_images("LSeSim.generator_loss", source, output)
+        check_rgb_pair("LSeSim.generator_loss", ("source", source), ("output", output))
         return self._loss(source, output, None, self.mode)
 
     def head_loss(self, source, output, other):
         """Per image: the contrastive objective of the heads; `output` is held fixed."""
-        check_images("LSeSim.head_loss", source, output)
-        check_images("LSeSim.head_loss", source, other)
+        check_rgb_pair("LSeSim.head_loss", ("source", source), ("output", output))
+        check_rgb_pair("LSeSim.head_loss", ("source", source), ("other", other))
         other = ops.flip(ops.flip(other, axis=1), axis=2)
         return self._loss(source, ops.stop_gradient(output), other, "info")
 
@@ -418,14 +422,6 @@ def _draw_queries(features, num_queries: int | None, seed_generator):
         return None
     return keras.random.shuffle(ops.arange(positions, dtype="int32"),
                                 seed=seed_generator)[:num_queries]
-
-
-def _check_num_queries(num_queries) -> int | None:
-    if num_queries is None:
-        return None
-    if isinstance(num_queries, bool) or int(num_queries) != num_queries or num_queries < 1:
-        raise ValueError(f"num_queries must be a positive integer or None, got {num_queries!r}.")
-    return int(num_queries)
 
 
 # --- similarity maps --------------------------------------------------------
@@ -550,35 +546,11 @@ def _smooth_l1(x):
 # --- argument checks ----------------------------------------------------------
 
 
-def _as_features(name: str, x):
+def _as_features(function: str, name: str, x):
     """Validated float32 NHWC tensor with known height, width and channels."""
-    x = ops.convert_to_tensor(x)
-    shape = tuple(x.shape)
-    if len(shape) != 4:
-        raise ValueError(
-            f"{name} must be a rank-4 NHWC feature batch (batch, height, width, "
-            f"channels); got shape {shape} (rank {len(shape)})."
-        )
-    if any(d is None for d in shape[1:]):
-        raise ValueError(f"{name} needs static height, width and channels; got shape {shape}.")
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if not ("float" in dtype or "int" in dtype):
-        raise ValueError(f"{name} must be real-valued; got dtype {dtype}.")
+    x = check_batch(function, name, ops.convert_to_tensor(x), description="features",
+                    known=("height", "width", "channels"))
     return ops.cast(x, "float32")
-
-
-def _check_same_shape(name: str, source, x) -> None:
-    a, b = tuple(source.shape), tuple(x.shape)
-    if any(p is not None and q is not None and p != q for p, q in zip(a, b)):
-        raise ValueError(f"source and {name} must have the same shape; got {a} and {b}.")
-
-
-def _check_patch_size(patch_size) -> int | None:
-    if patch_size is None:
-        return None
-    if isinstance(patch_size, bool) or int(patch_size) != patch_size or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer or None, got {patch_size!r}.")
-    return int(patch_size)
 
 
 def _check_query_ids(query_ids, positions: int):

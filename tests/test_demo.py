@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from applications.common import image_io
+from fcc_dataset import image_io
 from applications.pix2pix import demo
 
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from applications.common.errors import InputError
+from fcc_dataset.errors import InputError
 from fcc_dataset import download, frames, frames_csv, pipeline, sample, video
 from fcc_dataset.manifest import Manifest
 

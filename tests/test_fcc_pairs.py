@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from applications.common import image_io
-from applications.common.errors import InputError
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset import align, faces, pairs
 
@@ -218,15 +218,6 @@ def test_bad_settings_are_input_errors(folders, tmp_path, change, message):
     with pytest.raises(InputError, match=message):
         pairs.make_pairs(**settings)
     assert not (tmp_path / "out").exists()
-
-
-def test_importing_defines_no_flags():
-    # In a fresh process: other test modules define flags of their own in this one.
-    code = ("import fcc_dataset.pairs; from absl import flags; "
-            "assert 'sources' not in flags.FLAGS and 'references' not in flags.FLAGS")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
 
 
 # --- command line -------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The ResNet-9-blocks generator of applications/pix2pix/model.py."""
+"""The ResNet-9-blocks generator of applications/common/resnet_generator.py, its layers
+(spl_tf.layers) and the makeup generator's reference skip (applications/makeup/model.py)."""
 
 import os
 import subprocess
@@ -12,10 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from applications.pix2pix.model import (  # noqa: E402
-    BatchStatsNormalization,
-    ReflectionPadding2D,
+from applications.common.resnet_generator import (  # noqa: E402
+    SIZE_MULTIPLE,
     build_generator,
+)
+from applications.makeup.model import build_makeup_generator  # noqa: E402
+from spl_tf.layers import (  # noqa: E402
+    BatchStatsNormalization,
+    ChannelSlice,
+    ReflectionPadding2D,
 )
 
 SMALL_NGF = 4
@@ -72,8 +78,11 @@ def test_trainable_parameter_count_default():
 
 
 def test_trainable_parameter_count_reference_skip():
-    model = build_generator(input_channels=6, reference_skip=True)
+    model = build_makeup_generator(ngf=64)
     assert _trainable_count(model) == 11_398_083
+    # The skip itself has no weights: 11,388,675 + the 3 extra input channels
+    # of the first 7x7 conv (7 * 7 * 3 * 64).
+    assert _trainable_count(model) == 11_388_675 + 7 * 7 * 3 * 64
 
 
 def test_layer_structure():
@@ -100,6 +109,14 @@ def test_layer_structure():
     assert all(isinstance(l, BatchStatsNormalization) for l in bns)
     pads = [l for l in model.layers if isinstance(l, ReflectionPadding2D)]
     assert sorted(l.padding for l in pads) == [1] * 18 + [3]
+    # Two stride-2 downsamplings: sizes must be multiples of 4.
+    assert SIZE_MULTIPLE == 4
+
+
+def test_layers_are_registered_under_spl_tf():
+    for cls in (BatchStatsNormalization, ReflectionPadding2D, ChannelSlice):
+        assert keras.saving.get_registered_name(cls) == f"spl_tf>{cls.__name__}"
+        assert keras.saving.get_registered_object(f"spl_tf>{cls.__name__}") is cls
 
 
 def test_reflection_padding_matches_numpy():
@@ -207,7 +224,11 @@ def test_batch_stats_layer_matches_batch_normalization():
 
 def test_reference_skip_output_is_tanh_of_reference_plus_last_conv():
     keras.utils.set_random_seed(7)
-    model = build_generator(ngf=SMALL_NGF, input_channels=6, reference_skip=True)
+    model = build_makeup_generator(ngf=SMALL_NGF)
+    assert model.name == "makeup_generator"
+    reference = model.get_layer("reference")
+    assert isinstance(reference, ChannelSlice)
+    assert (reference.start, reference.stop) == (3, 6)
     x = _images(2, 32, 36, 6, seed=8)
     pre = keras.Model(model.input, model.get_layer("last_conv").output)
     np.testing.assert_allclose(
@@ -220,8 +241,14 @@ def test_reference_skip_output_is_tanh_of_reference_plus_last_conv():
 
 
 def test_reference_skip_needs_six_channels():
-    with pytest.raises(ValueError, match="input_channels=6"):
-        build_generator(ngf=SMALL_NGF, input_channels=3, reference_skip=True)
+    # The makeup generator always takes [source, warped reference]: 6 channels.
+    model = build_makeup_generator(ngf=SMALL_NGF)
+    assert model.input_shape == (None, None, None, 6)
+    assert model.output_shape == (None, None, None, 3)
+    with pytest.raises(ValueError, match=r"expected shape=\(None, None, None, 6\)"):
+        model(_images(1, 32, 32, 3))
+    with pytest.raises(ValueError, match="start < stop"):
+        ChannelSlice(3, 3)
 
 
 @pytest.mark.parametrize(
@@ -233,6 +260,11 @@ def test_invalid_arguments(kwargs, word):
         build_generator(**kwargs)
 
 
+def test_invalid_makeup_ngf():
+    with pytest.raises(ValueError, match="ngf"):
+        build_makeup_generator(ngf=0)
+
+
 # --- saving, mixed precision, JAX -----------------------------------------
 
 
@@ -242,7 +274,7 @@ def test_keras_save_load_round_trip(
 ):
     if mode == "reference_skip":
         keras.utils.set_random_seed(9)
-        model = build_generator(ngf=SMALL_NGF, input_channels=6, reference_skip=True)
+        model = build_makeup_generator(ngf=SMALL_NGF)
     else:
         model = batch_stats_model if mode == "batch_stats" else standard_model
     x = _images(2, 36, 44, model.input.shape[-1], seed=11)
@@ -270,7 +302,7 @@ def mixed_bfloat16():
 
 
 def test_mixed_precision_output_is_float32(mixed_bfloat16):
-    model = build_generator(ngf=SMALL_NGF, input_channels=6, reference_skip=True)
+    model = build_makeup_generator(ngf=SMALL_NGF)
     assert model.get_layer("res1_conv1").compute_dtype == "bfloat16"
     y = model(_images(2, 32, 32, 6), training=True)
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
@@ -286,10 +318,10 @@ def test_under_jax_backend(tmp_path):
         """
         import numpy as np, keras
         assert keras.backend.backend() == "jax"
-        from applications.pix2pix.model import build_generator
+        from applications.makeup.model import build_makeup_generator
         # One model covers every custom layer (reflect pad, batch-stats BN,
         # channel slice of the reference skip).
-        m = build_generator(ngf=4, input_channels=6, reference_skip=True)
+        m = build_makeup_generator(ngf=4)
         x = np.random.default_rng(0).uniform(-1, 1, (3, 36, 44, 6)).astype("float32")
         y = np.asarray(m(x[:2]))
         assert y.shape == (2, 36, 44, 3) and np.all(np.abs(y) < 1)

@@ -13,8 +13,10 @@ from spl_tf import (
     CPL,
     GPL,
     SPL,
+    MakeupLoss,
     colour_profile_loss,
     gradient_profile_loss,
+    makeup_loss,
     profile_similarity,
     spatial_profile_loss,
 )
@@ -118,6 +120,85 @@ def test_makeup_objective_is_expressible():
         np.asarray(_direct_sim_gp(output, source)) + np.asarray(colour_profile_loss(output, reference))
     )
     np.testing.assert_allclose(objective, expected, rtol=1e-5)
+
+
+def _makeup_batch(seed=4, value_range=(-1.0, 1.0)):
+    """y_true = [source, reference] (N, H, W, 6) and an output (N, H, W, 3)."""
+    source, output = _images(seed=seed)
+    reference, _ = _images(seed=seed + 1)
+    low, high = value_range
+    source, output, reference = (low + (x + 1) / 2 * (high - low)
+                                 for x in (source, output, reference))
+    return np.concatenate([source, reference], axis=-1), output, source, reference
+
+
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0), (0.0, 255.0)])
+def test_makeup_loss_is_gp_of_source_plus_cp_of_reference(value_range):
+    y_true, output, source, reference = _makeup_batch(value_range=value_range)
+    per_image = (np.asarray(GPL(value_range=value_range, reduction=None)(source, output))
+                 + np.asarray(CPL(value_range=value_range, reduction=None)(reference, output)))
+    assert per_image.shape == (2,) and not np.allclose(per_image[0], per_image[1])
+    loss = MakeupLoss(value_range=value_range, reduction=None)
+    np.testing.assert_allclose(loss(y_true, output), per_image, rtol=1e-6)
+    np.testing.assert_allclose(makeup_loss(y_true, output, value_range), per_image, rtol=1e-6)
+    for reduction, expected in (("sum", per_image.sum()),
+                                ("sum_over_batch_size", per_image.mean())):
+        reduced = MakeupLoss(value_range=value_range, reduction=reduction)(y_true, output)
+        np.testing.assert_allclose(reduced, expected, rtol=1e-6)
+        gp = GPL(value_range=value_range, reduction=reduction)(source, output)
+        cp = CPL(value_range=value_range, reduction=reduction)(reference, output)
+        np.testing.assert_allclose(reduced, np.asarray(gp) + np.asarray(cp), rtol=1e-6)
+
+
+def test_makeup_loss_gradient_is_finite_and_reaches_the_output():
+    y_true, output, *_ = _makeup_batch()
+    value, (_, grad) = value_and_grads(makeup_loss, y_true, output)
+    assert np.isfinite(value) and np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_makeup_loss_serialization_round_trip():
+    loss = MakeupLoss(value_range=(0, 255), reduction="sum", name="makeup")
+    config = loss.get_config()
+    assert config["value_range"] == [0.0, 255.0] and config["reduction"] == "sum"
+    serialized = keras.saving.serialize_keras_object(loss)
+    assert serialized["registered_name"] == "spl_tf>MakeupLoss"
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert type(restored) is MakeupLoss and restored.get_config() == config
+    assert restored.value_range == (0.0, 255.0) and restored.name == "makeup"
+    y_true, output, *_ = _makeup_batch(value_range=(0.0, 255.0))
+    np.testing.assert_allclose(restored(y_true, output), loss(y_true, output), rtol=1e-6)
+    assert MakeupLoss().name == "makeup_loss"
+
+
+@pytest.mark.parametrize("true_channels,pred_channels,match", [
+    (3, 3, r"MakeupLoss expects y_true as source and reference RGB images \(batch, height, "
+           r"width, 6\).*got 3 channels"),
+    (7, 3, r"y_true .*width, 6\).*got 7 channels"),
+    (6, 6, r"MakeupLoss expects y_pred as RGB images \(batch, height, width, 3\).*got 6 "
+           r"channels"),
+    (6, 1, r"y_pred .*got 1 channels"),
+])
+def test_makeup_loss_refuses_bad_channel_counts(true_channels, pred_channels, match):
+    y_true = np.zeros((1, 8, 8, true_channels), "float32")
+    y_pred = np.zeros((1, 8, 8, pred_channels), "float32")
+    with pytest.raises(ValueError, match=match):
+        MakeupLoss()(y_true, y_pred)
+    with pytest.raises(ValueError, match=match):
+        makeup_loss(y_true, y_pred)
+
+
+@pytest.mark.parametrize("pred_shape", [(1, 8, 9, 3), (1, 9, 8, 3), (2, 8, 8, 3)])
+def test_makeup_loss_refuses_other_sizes(pred_shape):
+    with pytest.raises(ValueError, match=r"same batch, height and width; got y_true "
+                                         r"\(1, 8, 8, 6\) and y_pred"):
+        makeup_loss(np.zeros((1, 8, 8, 6), "float32"), np.zeros(pred_shape, "float32"))
+
+
+def test_makeup_loss_refuses_bad_rank_and_range():
+    with pytest.raises(ValueError, match=r"MakeupLoss: y_true must be a rank-4 NHWC"):
+        makeup_loss(np.zeros((8, 8, 6), "float32"), np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(ValueError, match="value_range"):
+        MakeupLoss(value_range=(1, 0))
 
 
 def _direct_sim_gp(a, b):

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
+import tiny_configs
 from applications.common import pairs
+from applications.pix2pix.application import Pix2Pix
+from fcc_dataset.errors import InputError
 from pix2pix_data import add_odd_files, write_pairs
 
-
-def _config(root, **overrides):
-    return TrainConfig(data_dir=root, model_dir=root / "run", batch_size=4, image_size=32,
-                       **overrides)
+AtoB, BtoA = pairs.PairFormat("AtoB"), pairs.PairFormat("BtoA")
 
 
 def test_odd_files_are_converted_or_skipped_with_a_warning(tmp_path, caplog):
@@ -27,22 +25,22 @@ def test_odd_files_are_converted_or_skipped_with_a_warning(tmp_path, caplog):
     assert "corrupt.jpg: unreadable" in log
     assert "square.png: 32x32 is not an [input | target] pair" in log
     for path in (odd["grey"], odd["rgba"]):
-        inputs, targets = pairs.load_pair(tf.constant(str(path)), 32)
+        inputs, targets = pairs.load_pair(tf.constant(str(path)), 32, AtoB)
         assert inputs.shape == (32, 32, 3) and targets.shape == (32, 32, 3)
         assert -1.0 <= float(tf.reduce_min(inputs)) and float(tf.reduce_max(inputs)) <= 1.0
-    grey_inputs, _ = pairs.load_pair(tf.constant(str(odd["grey"])), 32)
+    grey_inputs, _ = pairs.load_pair(tf.constant(str(odd["grey"])), 32, AtoB)
     np.testing.assert_array_equal(grey_inputs[..., 0], grey_inputs[..., 2])
 
 
 def test_halves_resized_and_direction(tmp_path):
     root = write_pairs(tmp_path, {"train": 1}, size=32)
     path = tf.constant(str(next((root / "train").iterdir())))
-    a, b = pairs.load_pair(path, 16, "AtoB")
-    b2, a2 = pairs.load_pair(path, 16, "BtoA")
+    a, b = pairs.load_pair(path, 16, AtoB)
+    b2, a2 = pairs.load_pair(path, 16, BtoA)
     assert a.shape == (16, 16, 3)
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_array_equal(b, b2)
-    same_size, _ = pairs.load_pair(path, 32)
+    same_size, _ = pairs.load_pair(path, 32, AtoB)
     raw = tf.io.decode_png(tf.io.read_file(path))
     np.testing.assert_allclose(same_size, tf.cast(raw[:, :32], tf.float32) / 127.5 - 1, atol=1e-6)
 
@@ -50,13 +48,13 @@ def test_halves_resized_and_direction(tmp_path):
 def test_training_flip_is_the_same_for_both_halves(tmp_path):
     root = write_pairs(tmp_path, {"train": 8})
     files = pairs.scan_split(root, "train")
-    plain = pairs.pairs_dataset(files, _config(root), training=False)
+    plain = pairs.pairs_dataset(files, 32, 4, AtoB, training=False)
     as_is, mirrored = {}, {}
     for inputs, targets in plain.unbatch():
         as_is[targets.numpy().tobytes()] = inputs.numpy()
         mirrored[targets.numpy()[:, ::-1].tobytes()] = inputs.numpy()[:, ::-1]
     seen = {"as_is": 0, "mirrored": 0}
-    augmented = pairs.pairs_dataset(files, _config(root), training=True)
+    augmented = pairs.pairs_dataset(files, 32, 4, AtoB, training=True)
     for inputs, targets in augmented.unbatch().take(64):
         key = targets.numpy().tobytes()
         kind = "as_is" if key in as_is else "mirrored"
@@ -70,7 +68,7 @@ def test_training_flip_is_the_same_for_both_halves(tmp_path):
 
 def test_training_data_and_samples(tmp_path):
     root = write_pairs(tmp_path)
-    train_data = pairs.training_data(_config(root))
+    train_data = Pix2Pix().training_data(tiny_configs.pix2pix(root))
     assert train_data.steps_per_epoch == 2
     inputs, targets = train_data.sample
     assert inputs.shape == (2, 32, 32, 3) and targets.shape == (2, 32, 32, 3)
@@ -81,7 +79,7 @@ def test_training_data_and_samples(tmp_path):
     ("missing", r"train: no such folder"),
     ("empty", r"no usable \[input \| target\] images \(found 0"),
     ("only_bad", r"no usable .* \(found 2 PNG/JPEG files"),
-    ("odd_size", r"--image_size=30 must be divisible by 4"),
+    ("odd_size", r"--image_size=30: must be a multiple of 4 for the pix2pix model"),
     ("small", r"fewer than one batch \(--batch_size=4\)"),
 ])
 def test_clear_errors(tmp_path, problem, message):
@@ -99,6 +97,5 @@ def test_clear_errors(tmp_path, problem, message):
         size = 30
     elif problem == "small":
         write_pairs(root, {"train": 3})
-    config = TrainConfig(data_dir=root, model_dir=root / "run", batch_size=4, image_size=size)
     with pytest.raises(InputError, match=message):
-        pairs.training_data(config)
+        Pix2Pix().training_data(tiny_configs.pix2pix(root, image_size=size))

@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from applications.common.flags import TrainConfig
-from applications.pix2pix import predict, train
+import tiny_configs
+from applications.common import prediction, training
+from applications.pix2pix.application import Pix2Pix
 from pix2pix_data import write_pairs
+
+PIX2PIX = Pix2Pix()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,9 +30,11 @@ def _epochs_logged(model_dir: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-def _config(root, model_dir, epochs):
-    return TrainConfig(data_dir=root, model_dir=model_dir, batch_size=4, epochs=epochs,
-                       image_size=32, jit_compile="false")
+def _predict(checkpoint, output_dir, data_dir=None, input_dir=None, **data):
+    config = tiny_configs.predict(
+        tiny_configs.Pix2PixPredictConfig, tiny_configs.pix2pix(data_dir, **data).data,
+        checkpoint=checkpoint, output_dir=output_dir, input_dir=input_dir, batch_size=2)
+    return prediction.predict(PIX2PIX, config)[1]
 
 
 def _cli(module, *args, env=None, timeout=600):
@@ -41,8 +46,8 @@ def _cli(module, *args, env=None, timeout=600):
 def test_train_resume_predict_export(tmp_path):
     root = write_pairs(tmp_path / "data")
     run = tmp_path / "run"
-    train.run(_config(root, run, epochs=1), ngf=8, verbose=0)
-    for produced in ("model.keras", "export/saved_model.pb", "checkpoints/latest.keras",
+    training.train(PIX2PIX, tiny_configs.pix2pix(root, epochs=1, ngf=8), run)
+    for produced in ("config.json", "model.keras", "export/saved_model.pb", "checkpoints/latest.keras",
                      "samples/epoch_001.png", "backup/latest.weights.h5"):
         assert (run / produced).is_file(), produced
     assert any((run / "logs" / "train").iterdir())  # TensorBoard events
@@ -50,14 +55,15 @@ def test_train_resume_predict_export(tmp_path):
     assert _epochs_logged(run) == [0]
 
     # The same command with more epochs goes on from where it stopped.
-    train.run(_config(root, run, epochs=2), ngf=8, verbose=0)
+    training.train(PIX2PIX, tiny_configs.pix2pix(root, epochs=2, ngf=8), run)
     assert _epochs_logged(run) == [0, 1]
     # And a finished command run again trains nothing more.
-    train.run(_config(root, run, epochs=2), ngf=8, verbose=0)
+    training.train(PIX2PIX, tiny_configs.pix2pix(root, epochs=2, ngf=8), run)
     assert _epochs_logged(run) == [0, 1]
+    assert json.loads((run / "config.json").read_text())["config"]["training"]["epochs"] == 2
 
     out = tmp_path / "pred_keras"
-    result = predict.run(run / "model.keras", out, 32, batch_size=2, data_dir=root, split="test")
+    result = _predict(run / "model.keras", out, data_dir=root)
     names = sorted(p.stem for p in (root / "test").iterdir())
     for folder in ("input", "prediction", "target"):
         assert sorted(p.stem for p in (out / folder).iterdir()) == names
@@ -67,7 +73,7 @@ def test_train_resume_predict_export(tmp_path):
     assert saved["psnr"] == pytest.approx(result["psnr"]) and 0 < saved["ssim"] <= 1
 
     out_export = tmp_path / "pred_export"
-    predict.run(run / "export", out_export, 32, batch_size=2, data_dir=root, split="test")
+    _predict(run / "export", out_export, data_dir=root)
     for name in names:
         a = (out / "prediction" / f"{name}.png").read_bytes()
         b = (out_export / "prediction" / f"{name}.png").read_bytes()
@@ -78,7 +84,7 @@ def test_train_resume_predict_export(tmp_path):
     for path in (root / "val").iterdir():
         (plain / path.name).write_bytes(path.read_bytes())  # 64x32: resized to 32x32
     out_plain = tmp_path / "pred_plain"
-    assert predict.run(run / "export", out_plain, 32, batch_size=2, input_dir=plain) is None
+    assert _predict(run / "export", out_plain, input_dir=plain) is None
     assert sorted(p.stem for p in (out_plain / "prediction").iterdir()) == sorted(
         p.stem for p in plain.iterdir())
     assert not (out_plain / "metrics.json").exists()
@@ -89,7 +95,7 @@ def test_exported_model_takes_any_size(tmp_path):
 
     root = write_pairs(tmp_path / "data")
     run = tmp_path / "run"
-    train.run(_config(root, run, epochs=1), ngf=4, verbose=0)
+    training.train(PIX2PIX, tiny_configs.pix2pix(root), run)
     exported = tf.saved_model.load(str(run / "export"))
     for shape in ((1, 32, 32, 3), (3, 48, 64, 3)):
         out = exported.serve(tf.zeros(shape))
@@ -124,9 +130,17 @@ def test_sigkill_in_second_epoch_then_resume(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--data_dir={tmp}/nowhere", "--model_dir={tmp}/run"], r"nowhere/train: no such folder"),
     (["--model_dir={tmp}/run"], r"--data_dir is required"),
-    (["--data_dir={data}", "--model_dir={tmp}/run", "--image_size=30"], r"must be divisible by 4"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--image_size=30"],
+     r"--image_size=30: must be a multiple of 4"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--learning_rate=nan"],
+     r"--learning_rate=nan: must be a finite number > 0"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--lr_decay_rate=1.5"],
+     r"--lr_decay_rate=1.5: must be in \(0, 1\]"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--num_blocks=2"],
+     r"Unknown command line flag 'num_blocks'"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "stray"], r"unexpected arguments \['stray'\]"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "--strategy=mirrored", "--jit_compile=true"],
-     r"--jit_compile=true does not work with --strategy=mirrored"),
+     r"--jit_compile=true: does not work with --strategy=mirrored"),
 ])
 def test_train_cli_errors_are_one_line(tmp_path, args, message):
     data = write_pairs(tmp_path / "data", {"train": 4})
@@ -162,8 +176,9 @@ def test_tiny_run_on_jax(tmp_path):
                    "--batch_size=4", "--epochs=1", "--image_size=32", "--ngf=4", env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert (run / "model.keras").is_file() and _epochs_logged(run) == [0]
-    predicted = _cli("applications.pix2pix.predict", f"--data_dir={data}", f"--model_dir={run}",
-                     "--image_size=32", "--batch_size=2", env=env)
+    # The run's data settings (folder, image size) are the predictor's defaults.
+    predicted = _cli("applications.pix2pix.predict", f"--model_dir={run}", "--batch_size=2",
+                     env=env)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert (run / "predictions" / "test" / "metrics.json").is_file()
 
@@ -175,12 +190,13 @@ import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from applications.common.flags import TrainConfig
-from applications.pix2pix import train
+import tiny_configs
+from applications.common import training
+from applications.pix2pix.application import Pix2Pix
 root, run = Path(sys.argv[1]), Path(sys.argv[2])
-config = TrainConfig(data_dir=root, model_dir=run, batch_size=4, epochs=1, image_size=32,
-                     strategy="mirrored", mixed_precision="bfloat16")
-model = train.run(config, ngf=4, verbose=0)
+config = tiny_configs.pix2pix(root, jit_compile="auto", strategy="mirrored",
+                              mixed_precision="bfloat16")
+model = training.train(Pix2Pix(), config, run)
 print("replicas", model.distribute_strategy.num_replicas_in_sync)
 print("dtypes", model.layers[2].compute_dtype, model.output.dtype)
 """
@@ -192,7 +208,7 @@ def test_mirrored_strategy_and_bfloat16(tmp_path):
     root = write_pairs(tmp_path / "data")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, "-c", MIRRORED_BFLOAT16, str(root),
-                             str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True,
+                             str(tmp_path / "run")], cwd=ROOT / "tests", env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout

@@ -1,6 +1,7 @@
 """Super-resolution: DIV2K pairing, crops, tfds, training, resume, prediction."""
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -12,28 +13,35 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
-from applications.srresnet import data, predict, train
+import tiny_configs
+from applications.common import prediction, training
+from applications.common.config import PredictionConfig, TrainingConfig
+from applications.srresnet import data
+from applications.srresnet.application import SuperResolution
+from applications.srresnet.config import SRData, SRPredictConfig, SRTargets
 from applications.srresnet.model import build_srresnet
 from div2k_data import hr_photo, write_div2k
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 from spl_tf import SPL
 
 ROOT = Path(__file__).resolve().parents[1]
+SR = SuperResolution()
 
 
-def _config(root, model_dir=None, **overrides):
-    values = dict(data_dir=root, model_dir=model_dir or root / "run", batch_size=2, epochs=1,
-                  jit_compile="false")
-    values.update(overrides)
-    return TrainConfig(**values)
+def _data(root, degradation="bicubic", scale=4, **fields):
+    return SRData(data_dir=str(root), degradation=degradation, scale=scale, **fields)
+
+
+def _training(batch_size=2):
+    return TrainingConfig(batch_size=batch_size, epochs=1, verbose=0)
 
 
 # --- pairing ----------------------------------------------------------------
 
 def test_pairs_by_name_not_by_order(tmp_path):
     root = write_div2k(tmp_path, scale=4)
-    pairs = data.folder_pairs(root, "train", "bicubic", 4)
+    pairs = data.folder_pairs(_data(root), "train")
     assert [(p.lr.name, p.hr.name) for p in pairs] == [
         (f"{i:04d}x4.png", f"{i:04d}.png") for i in range(1, 5)]
 
@@ -41,7 +49,9 @@ def test_pairs_by_name_not_by_order(tmp_path):
 @pytest.mark.parametrize("scale", [2, 3])
 def test_other_scales(tmp_path, scale):
     root = write_div2k(tmp_path, scale=scale, degradation="unknown")
-    assert len(data.folder_pairs(root, "valid", "unknown", scale)) == 2
+    pairs = data.folder_pairs(_data(root, "unknown", scale), "valid")
+    assert len(pairs) == 2
+    assert [p.lr_size for p in pairs] == [(120 // scale, 96 // scale)] * 2
 
 
 def test_missing_extra_and_mismatched_files(tmp_path):
@@ -51,26 +61,48 @@ def test_missing_extra_and_mismatched_files(tmp_path):
     (lr_dir / "0002x4.png").rename(tmp_path / "aside.png")
     with pytest.raises(InputError, match=r"DIV2K_train_HR/0002.png has no low-resolution "
                                          r"partner .* \(expected 0002x4.png; 1 missing\)"):
-        data.folder_pairs(root, "train", "bicubic", 4)
+        data.folder_pairs(_data(root), "train")
     (tmp_path / "aside.png").rename(lr_dir / "0002x4.png")
     (lr_dir / "0009x4.png").write_bytes((lr_dir / "0001x4.png").read_bytes())
     with pytest.raises(InputError, match=r"X4/0009x4.png has no high-resolution partner"):
-        data.folder_pairs(root, "train", "bicubic", 4)
+        data.folder_pairs(_data(root), "train")
     (lr_dir / "0009x4.png").unlink()
     (hr_dir / "0003.png").write_bytes((lr_dir / "0003x4.png").read_bytes())  # LR-sized "HR"
     with pytest.raises(InputError, match=r"0003.png is 30x24 but .*0003x4.png is 30x24: "
                                          r"HR must be x4 the LR size"):
-        data.folder_pairs(root, "train", "bicubic", 4)
+        data.folder_pairs(_data(root), "train")
+    (hr_dir / "0003.png").write_bytes(b"not an image")  # what the pipeline cannot decode
+    with pytest.raises(InputError, match=r"DIV2K_train_HR/0003.png: unreadable image "
+                                         r"\(not a valid PNG or JPEG\)"):
+        data.folder_pairs(_data(root), "train")
     with pytest.raises(InputError, match=r"DIV2K_train_LR_unknown/X4: no such folder"):
-        data.folder_pairs(root, "train", "unknown", 4)
+        data.folder_pairs(_data(root, "unknown"), "train")
+    with pytest.raises(InputError, match=r"give --data_dir \(DIV2K folders\) or --tfds_name"):
+        data.folder_pairs(SRData(), "train")
+
+
+def test_image_size_is_what_the_pipeline_decodes(tmp_path):
+    grey = tmp_path / "grey.png"
+    image_io.write_bytes(grey, tf.io.encode_png(np.zeros((5, 7, 1), np.uint8)).numpy())
+    assert data.image_size(grey) == (7, 5)  # (width, height)
+    assert image_io.read_rgb(grey).shape == (5, 7, 3)  # grey decodes as RGB
+
+
+def test_sr_settings_are_checked():
+    with pytest.raises(InputError, match=r"--scale=5: must be 2, 3 or 4"):
+        SRData(scale=5)
+    with pytest.raises(InputError, match=r"--degradation=mild: must be one of unknown, bicubic"):
+        SRData(degradation="mild")
+    with pytest.raises(InputError, match=r"--lr_crop_size=3: must be >= 4"):
+        SRData(lr_crop_size=3)
+    assert Path(SRData(data_dir="relative").data_dir).is_absolute()
 
 
 def test_crop_larger_than_images_is_an_error(tmp_path):
     root = write_div2k(tmp_path)
-    source = data.Source(scale=4, degradation="bicubic", data_dir=root)
     with pytest.raises(InputError, match=r"0001x4.png is 30x24, smaller than the 98x98 "
                                          r"training crop \(--lr_crop_size\)"):
-        data.training_data(_config(root), source, lr_crop=98, augment=False, val_images=1)
+        data.training_data(_data(root, lr_crop_size=98, val_images=1), _training())
 
 
 # --- crops and augmentation -------------------------------------------------
@@ -123,12 +155,15 @@ def test_tfds_source_with_mock_data(tmp_path):
                                         "lr": tf.TensorSpec((None, None, 3), tf.uint8)})
         return ds.apply(tf.data.experimental.assert_cardinality(4))
 
-    source = data.Source(scale=4, tfds_name="div2k/bicubic_x4")
+    source = SRData(scale=4, tfds_name="div2k/bicubic_x4", lr_crop_size=8, augment=True,
+                    val_images=2)
     with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-        train_data = data.training_data(_config(tmp_path), source, lr_crop=8, augment=True,
-                                        val_images=2)
+        train_data = data.training_data(source, _training())
         lr, hr = next(iter(train_data.train))
         batches = list(data.evaluation_batches(source, "valid"))
+        with pytest.raises(InputError, match=r"--split=test: div2k/bicubic_x4 has the splits "
+                                             r"train, valid"):
+            next(data.evaluation_batches(source, "test"))
     assert train_data.steps_per_epoch == 2
     assert lr.shape == (2, 8, 8, 3) and hr.shape == (2, 32, 32, 3)
     assert -1 <= float(tf.reduce_min(hr)) and float(tf.reduce_max(hr)) <= 1
@@ -143,19 +178,30 @@ def _epochs_logged(model_dir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+def _predict(checkpoint, output_dir, source, **prediction_fields):
+    config = tiny_configs.predict(SRPredictConfig, source, checkpoint=checkpoint,
+                                  output_dir=output_dir, **prediction_fields)
+    written, result = prediction.predict(SR, config)
+    assert written == Path(output_dir)
+    return result
+
+
 def test_train_resume_predict_with_metrics(tmp_path):
-    root = write_div2k(tmp_path / "div2k")
-    source = data.Source(scale=4, degradation="bicubic", data_dir=root)
+    root = write_div2k(tmp_path / "div2k", degradation="unknown")
     run = tmp_path / "run"
-    small = dict(lr_crop=12, val_images=1, num_blocks=1, filters=8, verbose=0)
-    train.run(_config(root, run, epochs=1), source, **small)  # two steps
+    config = tiny_configs.srresnet(root, epochs=1, lr_crop_size=12, val_images=1)
+    training.train(SR, config, run)  # two steps
     assert _epochs_logged(run) == [0]
-    train.run(_config(root, run, epochs=2), source, **small)
+    record = json.loads((run / "config.json").read_text())
+    assert record["application"] == "srresnet"
+    assert record["config"]["data"]["data_dir"] == str(root)
+    more = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=2))
+    training.train(SR, more, run)
     assert _epochs_logged(run) == [0, 1]
     assert (run / "samples" / "epoch_002.png").is_file()
 
     out = tmp_path / "pred"
-    result = predict.run(run / "model.keras", out, 4, source, "valid")
+    result = _predict(run / "model.keras", out, config.data, split="valid")
     assert sorted(p.name for p in (out / "prediction").iterdir()) == ["0801x4.png", "0802x4.png"]
     sr = cv2_read(out / "prediction" / "0801x4.png")
     assert sr.shape == (96, 120, 3)
@@ -163,19 +209,33 @@ def test_train_resume_predict_with_metrics(tmp_path):
     assert saved["images"] == 2 and saved["baseline"]["name"] == "bicubic"
     assert 10 < saved["baseline"]["psnr"] < 60 and saved["psnr"] == pytest.approx(result["psnr"])
 
+    # From the run folder alone: its data settings are the defaults, its valid split
+    # the default split, RUN/predictions/valid the default output.
+    from_run = SRPredictConfig(prediction=PredictionConfig(model_dir=str(run)))
+    from_run = prediction.with_run_settings(SR, from_run, given=set())
+    assert from_run.data == config.data
+    written, again = prediction.predict(SR, from_run)
+    assert written == run / "predictions" / "valid"
+    assert again["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
+
     lr_only = tmp_path / "pred_lr"
-    lr_dir = root / "DIV2K_valid_LR_bicubic" / "X4"
-    assert predict.run(run / "export", lr_only, 4, input_dir=lr_dir) is None
+    lr_dir = root / "DIV2K_valid_LR_unknown" / "X4"
+    assert _predict(run / "export", lr_only, SRData(scale=4), input_dir=lr_dir) is None
     assert cv2_read(lr_only / "prediction" / "0802x4.png").shape == (96, 120, 3)
-    scored = predict.run(run / "export", tmp_path / "pred_hr", 4, input_dir=lr_dir,
-                         hr_dir=root / "DIV2K_valid_HR")
+    assert not (lr_only / "metrics.json").exists()
+    scored_config = dataclasses.replace(
+        tiny_configs.predict(SRPredictConfig, SRData(scale=4), checkpoint=run / "export",
+                             output_dir=tmp_path / "pred_hr", input_dir=lr_dir),
+        targets=SRTargets(hr_dir=str(root / "DIV2K_valid_HR")))
+    _, scored = prediction.predict(SR, scored_config)
     assert scored["psnr"] == pytest.approx(result["psnr"], abs=1e-4)
+    no_hr = dataclasses.replace(scored_config, targets=SRTargets(hr_dir=str(tmp_path / "none")))
+    with pytest.raises(InputError, match=r"none: no such folder \(--hr_dir\)"):
+        prediction.predict(SR, no_hr)
 
 
 def cv2_read(path):
-    from applications.common.image_io import read_rgb
-
-    return read_rgb(path)
+    return image_io.read_rgb(path)
 
 
 def test_spl_training_reduces_the_loss_on_one_photo():
@@ -209,12 +269,19 @@ def test_spl_training_reduces_the_loss_on_one_photo():
     (["--data_dir={tmp}/none", "--model_dir={tmp}/run"], r"DIV2K_train_HR: no such folder"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "--scale=3"],
      r"DIV2K_train_LR_unknown/X3: no such folder"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--scale=5"],
+     r"--scale=5: must be 2, 3 or 4"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--ngf=8"],
+     r"Unknown command line flag 'ngf'"),
+    (["predict", "--output_dir={tmp}/out"],
+     r"give --checkpoint \(a .keras file or an exported SavedModel\) or --model_dir"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     write_div2k(tmp_path / "div2k", degradation="unknown")
-    args = [a.format(tmp=tmp_path, data=tmp_path / "div2k") for a in args]
+    command = "predict" if args[0] == "predict" else "train"
+    args = [a.format(tmp=tmp_path, data=tmp_path / "div2k") for a in args if a != "predict"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "applications.srresnet.train", *args],
+    result = subprocess.run([sys.executable, "-m", f"applications.srresnet.{command}", *args],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -1,4 +1,5 @@
-"""The SRResNet generator of applications/srresnet/model.py."""
+"""The SRResNet generator of applications/srresnet/model.py and its pixel shuffle
+(spl_tf.layers.PixelShuffle)."""
 
 import os
 import subprocess
@@ -10,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from applications.srresnet.model import PixelShuffle, build_srresnet
+from applications.srresnet.model import build_srresnet
+from spl_tf.layers import PixelShuffle
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(num_blocks=2, filters=4)
@@ -227,6 +229,9 @@ def test_pixel_shuffle_config_round_trip():
         PixelShuffle(0)
     with pytest.raises(ValueError, match="divisible"):
         PixelShuffle(2)(np.zeros((1, 2, 2, 6), "float32"))
+    # Registered under the library's package, so a model using it loads after `import spl_tf`.
+    assert keras.saving.get_registered_name(PixelShuffle) == "spl_tf>PixelShuffle"
+    assert keras.saving.get_registered_object("spl_tf>PixelShuffle") is PixelShuffle
 
 
 # --- batch norm modes and saving -------------------------------------------
@@ -277,7 +282,8 @@ def test_builds_and_runs_under_jax():
         import numpy as np
         import keras
         assert keras.backend.backend() == "jax"
-        from applications.srresnet.model import PixelShuffle, build_srresnet
+        from applications.srresnet.model import build_srresnet
+        from spl_tf.layers import PixelShuffle
         model = build_srresnet(scale=4, num_blocks=1, filters=4)
         out = model(np.zeros((2, 3, 5, 3), "float32"), training=False)
         assert tuple(out.shape) == (2, 12, 20, 3), out.shape

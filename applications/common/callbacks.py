@@ -9,18 +9,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from applications.common import image_io
+from fcc_dataset import image_io
 
 # panels(inputs, outputs, targets) -> images to show side by side, each (N, H, W, 3).
 Panels = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]
 
 
-def default_panels(inputs, outputs, targets):
-    return [inputs[..., :3], outputs, targets]
-
-
 def standard(
-    model_dir: Path, sample: tuple[np.ndarray, np.ndarray], panels: Panels = default_panels
+    model_dir: Path, sample: tuple[np.ndarray, np.ndarray], panels: Panels,
+    titles: Sequence[str],
 ) -> list[keras.callbacks.Callback]:
     """Resume state, latest checkpoint, TensorBoard, image strips, CSV log."""
     return [
@@ -31,7 +28,7 @@ def standard(
         ),
         AtomicCheckpoint(model_dir / "checkpoints" / "latest.keras"),
         keras.callbacks.TensorBoard(str(model_dir / "logs")),
-        ImageStrip(model_dir, sample, panels),
+        ImageStrip(model_dir, sample, panels, titles),
         keras.callbacks.CSVLogger(str(model_dir / "training_log.csv"), append=True),
     ]
 
@@ -55,16 +52,19 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 class ImageStrip(keras.callbacks.Callback):
-    """Each epoch, input | output | target of fixed validation samples.
+    """Each epoch, the panels (e.g. input | output | target) of fixed validation samples.
 
-    Written to TensorBoard (`logs/images`) and as `samples/epoch_NNN.png`.
+    Written to TensorBoard (`logs/images`, titled by the panels' titles) and as
+    `samples/epoch_NNN.png`.
     """
 
-    def __init__(self, model_dir: Path, sample: tuple[np.ndarray, np.ndarray], panels: Panels):
+    def __init__(self, model_dir: Path, sample: tuple[np.ndarray, np.ndarray], panels: Panels,
+                 titles: Sequence[str]):
         super().__init__()
         self.model_dir = model_dir
         self.inputs, self.targets = sample
         self.panels = panels
+        self.title = " | ".join(titles)
 
     def on_epoch_end(self, epoch, logs=None):
         outputs = keras.ops.convert_to_numpy(self.model(self.inputs, training=False))
@@ -79,5 +79,5 @@ class ImageStrip(keras.callbacks.Callback):
         if not hasattr(self, "_writer"):
             self._writer = tf.summary.create_file_writer(str(self.model_dir / "logs" / "images"))
         with self._writer.as_default():
-            tf.summary.image("input | output | target", strip[None], step=epoch + 1)
+            tf.summary.image(self.title, strip[None], step=epoch + 1)
         self._writer.flush()

@@ -2,10 +2,10 @@
 
 `DATA_DIR/{train,val,test}/*.{png,jpg,jpeg}`, halves resized to the training
 size when they are not already that size, values in [-1, 1]. Files are checked
-before training starts: unreadable ones and images that are not pairs (width
-must be twice the height) are skipped with a warning naming them, and a split
-left empty is an error. Training pairs get the same random left-right flip on
-both halves.
+before training starts with the decoder the pipeline uses: unreadable ones and
+images that are not pairs (width must be twice the height) are skipped with a
+warning naming them, and a split left empty is an error. Training pairs get the
+same random left-right flip on both halves.
 
 pix2pix reads `[input | target]` (`direction` swaps them); makeup transfer
 reads `[source | warped reference]` and turns each pair into its own example
@@ -15,7 +15,7 @@ with `to_example`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,12 +23,30 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from applications.common import image_io
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
-from applications.common.training import TrainData
+from applications.common.application import Batch, TrainData
+from applications.common.config import TrainingConfig, absolute_paths, check, option
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 
 SAMPLES_SHOWN = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class PairData:
+    """Where the pairs are and the size the model sees them at."""
+
+    data_dir: str | None = option(None, "Dataset folder: train/, val/, test/ of pair images.",
+                                  path=True)
+    image_size: int = option(256, "Height and width of each half, resized to it.")
+
+    def __post_init__(self):
+        absolute_paths(self)
+        check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
+
+    def folder(self) -> Path:
+        if not self.data_dir:
+            raise InputError("--data_dir is required (the folder of pair images)")
+        return Path(self.data_dir)
 
 
 def scan_split(data_dir: Path, split: str) -> list[Path]:
@@ -86,21 +104,16 @@ class PairFormat:
         return (left, right) if self.to_example is None else self.to_example(left, right)
 
 
-PIX2PIX = PairFormat()
-
-
-def load_pair(path: tf.Tensor, image_size: int, direction: str = "AtoB",
-              resize: str = "bilinear"):
-    """(input, target), each (size, size, 3) float32 in [-1, 1]."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image = tf.cast(image, tf.float32) / 127.5 - 1.0
+def load_pair(path: tf.Tensor, image_size: int, pair_format: PairFormat):
+    """(left, right) of the pair at `path` (or swapped), each (size, size, 3) in [-1, 1]."""
+    image = image_io.to_float(image_io.decode(tf.io.read_file(path)))
     half = tf.shape(image)[1] // 2
-    left = _resized(image[:, :half], image_size, resize)
-    right = _resized(image[:, half:2 * half], image_size, resize)
-    return (right, left) if direction == "BtoA" else (left, right)
+    left = _resized(image[:, :half], image_size, pair_format.resize)
+    right = _resized(image[:, half:2 * half], image_size, pair_format.resize)
+    return (right, left) if pair_format.direction == "BtoA" else (left, right)
 
 
-def _resized(image: tf.Tensor, size: int, method: str = "bilinear") -> tf.Tensor:
+def _resized(image: tf.Tensor, size: int, method: str) -> tf.Tensor:
     shape = tf.shape(image)
     same = tf.logical_and(shape[0] == size, shape[1] == size)
     image = tf.cond(
@@ -117,14 +130,13 @@ def _flip_together(inputs: tf.Tensor, targets: tf.Tensor):
             tf.cond(flip, lambda: tf.reverse(targets, [1]), lambda: targets))
 
 
-def pairs_dataset(files: list[Path], config: TrainConfig, training: bool,
-                  pair_format: PairFormat = PIX2PIX):
+def pairs_dataset(files: list[Path], image_size: int, batch_size: int, pair_format: PairFormat,
+                  training: bool, seed: int = 0) -> tf.data.Dataset:
     """Batches of examples; training ones shuffled, flipped, repeated."""
     ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
     if training:
-        ds = ds.shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(lambda p: load_pair(p, config.image_size, pair_format.direction,
-                                    pair_format.resize),
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(lambda p: load_pair(p, image_size, pair_format),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     if training:
         # Second net behind scan_split: a file that changed since does not stop
@@ -132,54 +144,51 @@ def pairs_dataset(files: list[Path], config: TrainConfig, training: bool,
         ds = ds.ignore_errors(log_warning=True)
         ds = ds.map(_flip_together, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(pair_format.example, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(config.batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
-def training_data(config: TrainConfig, pair_format: PairFormat = PIX2PIX,
-                  splits: tuple[list[Path], list[Path] | None] | None = None) -> TrainData:
-    """Train batches, validation batches and samples to show.
+def default_splits(data: PairData) -> tuple[list[Path], list[Path] | None]:
+    """The usable files of `train/` and, if it exists, of `val/`."""
+    folder = data.folder()
+    return (scan_split(folder, "train"),
+            scan_split(folder, "val") if (folder / "val").is_dir() else None)
 
-    `splits`: (train files, validation files or None) chosen by the caller;
-    by default the usable files of `train/` and, if it exists, `val/`.
-    """
-    if config.image_size % 4:
-        raise InputError(f"--image_size={config.image_size} must be divisible by 4 "
-                         "(the generator downsamples twice by 2)")
-    if splits is None:
-        val_dir = config.data_dir / "val"
-        splits = (scan_split(config.data_dir, "train"),
-                  scan_split(config.data_dir, "val") if val_dir.is_dir() else None)
+
+def training_data(data: PairData, training: TrainingConfig, pair_format: PairFormat,
+                  splits: tuple[list[Path], list[Path] | None]) -> TrainData:
+    """Train batches, validation batches and samples to show, from the chosen files."""
     train_files, val_files = splits
-    steps = len(train_files) // config.batch_size
+    steps = len(train_files) // training.batch_size
     if steps == 0:
-        raise InputError(f"{config.data_dir}: {len(train_files)} usable training images, "
-                         f"fewer than one batch (--batch_size={config.batch_size})")
+        raise InputError(f"{data.data_dir}: {len(train_files)} usable training images, "
+                         f"fewer than one batch (--batch_size={training.batch_size})")
     validation = None
     if val_files:
-        validation = pairs_dataset(val_files, config, False, pair_format)
+        validation = pairs_dataset(val_files, data.image_size, training.batch_size, pair_format,
+                                   training=False)
     else:
         logging.warning("%s: no validation images; showing training samples instead",
-                        config.data_dir)
+                        data.data_dir)
         val_files = train_files
-    inputs, targets, _ = next(named_pair_batches(val_files[:SAMPLES_SHOWN], config.image_size,
+    inputs, targets, _ = next(named_pair_batches(val_files[:SAMPLES_SHOWN], data.image_size,
                                                  SAMPLES_SHOWN, pair_format))
-    return TrainData(pairs_dataset(train_files, config, True, pair_format), steps,
-                     (inputs, targets), validation)
+    train = pairs_dataset(train_files, data.image_size, training.batch_size, pair_format,
+                          training=True, seed=training.seed)
+    return TrainData(train, steps, (inputs, targets), validation)
 
 
 def named_pair_batches(files: list[Path], image_size: int, batch_size: int,
-                       pair_format: PairFormat = PIX2PIX):
-    """(x, y, names) numpy batches of a split, for prediction."""
+                       pair_format: PairFormat) -> Iterator[Batch]:
+    """(x, y, names) numpy batches of pair files, for prediction."""
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        examples = [pair_format.example(*load_pair(tf.constant(str(f)), image_size,
-                                                   pair_format.direction, pair_format.resize))
+        examples = [pair_format.example(*load_pair(tf.constant(str(f)), image_size, pair_format))
                     for f in chunk]
         yield (np.stack([e[0].numpy() for e in examples]),
                np.stack([e[1].numpy() for e in examples]), [f.stem for f in chunk])
 
 
-def named_image_batches(folder: Path, image_size: int, batch_size: int):
+def named_image_batches(folder: Path, image_size: int, batch_size: int) -> Iterator[Batch]:
     """(inputs, None, names) numpy batches of plain images, resized to the model size."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder (--input_dir)")
@@ -197,4 +206,4 @@ def named_image_batches(folder: Path, image_size: int, batch_size: int):
         images = [tf.image.resize(i, [image_size, image_size], antialias=True).numpy()
                   if i.shape[:2] != (image_size, image_size) else i.astype(np.float32)
                   for i in images]
-        yield np.stack(images) / 127.5 - 1.0, None, [f.stem for f in chunk]
+        yield image_io.to_float(np.stack(images)), None, [f.stem for f in chunk]

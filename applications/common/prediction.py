@@ -1,48 +1,70 @@
-"""Prediction output as the original predictor wrote it, plus a grid and metrics.
+"""Prediction as the original predictor wrote it, plus a titled grid and metrics.
 
-For a split: `input/`, `prediction/`, `target/` PNGs named like the source
-files, `grid.png` (input | prediction | target rows) and `metrics.json` (PSNR
-and SSIM of the predictions and of a baseline, against the targets).
+`predict(app, config)` loads a `.keras` checkpoint or an exported SavedModel and
+writes, for every batch the application gives: `input/`, `prediction/` and, with
+targets, `target/` (or the application's target folder) PNGs named like the source
+files, `grid.png` (titled columns) and, when the application scores its
+predictions, `metrics.json` (PSNR and SSIM of the predictions and of its baseline).
+A checkpoint from a run folder brings the run's data settings as defaults
+(`with_run_settings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-import cv2
 import keras
 import numpy as np
 
-from applications.common import image_io
-from applications.common.errors import InputError
+from applications.common import plots, run_record
+from applications.common.application import Application, Batch, Predictor, Scoring
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 from spl_tf import metrics
 
-Predictor = Callable[[np.ndarray], np.ndarray]
-# (inputs, targets or None, names) with inputs / targets float32 in [-1, 1]
-Batch = tuple[np.ndarray, np.ndarray | None, list[str]]
+
+def with_run_settings(app: Application, config: Any, given: set[str]) -> Any:
+    """`config` with the data settings of the run its checkpoint comes from.
+
+    Settings named in `given` (flags on the command line) win; the others take the
+    run's values, so a run trained at 128x128 predicts at 128x128 unless told not to.
+    """
+    settings = config.prediction
+    record = run_record.for_prediction(
+        Path(settings.checkpoint) if settings.checkpoint else None,
+        Path(settings.model_dir) if settings.model_dir else None)
+    if record is None:
+        return config
+    if record.get("application") != app.name:
+        raise InputError(f"the checkpoint comes from a {record.get('application')} run; "
+                         f"this is the {app.name} predictor")
+    data_class = type(config.data)
+    fields = {f.name for f in dataclasses.fields(data_class)}
+    values = {k: v for k, v in record["config"].get("data", {}).items() if k in fields}
+    values.update({k: getattr(config.data, k) for k in fields & given})
+    return dataclasses.replace(config, data=data_class(**values))
 
 
-def paths_from_flags(default_split: str) -> tuple[Path, Path, str]:
-    """(checkpoint, output folder, split) from the shared prediction flags."""
-    from applications.common.flags import FLAGS
-
-    model_dir = Path(FLAGS.model_dir) if FLAGS.model_dir else None
-    split = FLAGS.split or default_split
-    if FLAGS.checkpoint:
-        checkpoint = Path(FLAGS.checkpoint)
-    elif model_dir is not None:
-        checkpoint = model_dir / "model.keras"
+def predict(app: Application, config: Any) -> tuple[Path, dict | None]:
+    """Predict what `config` asks for: the output folder, and the metrics if scored."""
+    settings = config.prediction
+    split = settings.split or app.default_split
+    config = dataclasses.replace(config, prediction=dataclasses.replace(settings, split=split))
+    model_dir = Path(settings.model_dir) if settings.model_dir else None
+    checkpoint = Path(settings.checkpoint) if settings.checkpoint else model_dir / "model.keras"
+    if settings.output_dir:
+        output_dir = Path(settings.output_dir)
     else:
-        raise InputError("give --checkpoint or --model_dir")
-    if FLAGS.output_dir:
-        output_dir = Path(FLAGS.output_dir)
-    elif model_dir is not None:
-        output_dir = model_dir / "predictions" / ("images" if FLAGS.input_dir else split)
-    else:
-        raise InputError("give --output_dir (or --model_dir)")
-    return checkpoint, output_dir, split
+        output_dir = model_dir / "predictions" / ("images" if settings.input_dir else split)
+    predictor = load_predictor(checkpoint)
+    result = write_predictions(predictor, app.prediction_batches(config), output_dir,
+                               baseline=app.baseline(config), scoring=app.scoring(config),
+                               target_folder=app.target_folder)
+    return output_dir, result
 
 
 def print_summary(output_dir: Path, result: dict | None) -> None:
@@ -72,17 +94,14 @@ def write_predictions(
     batches: Iterable[Batch],
     output_dir: Path,
     baseline: tuple[str, Predictor] | None = None,
-    y_channel: bool = False,
-    shave: int = 0,
+    scoring: Scoring | None = Scoring(),
+    target_folder: str = "target",
     grid_rows: int = 8,
-    target_name: str = "target",
-    score: bool = True,
 ) -> dict | None:
-    """Write every prediction; return the metrics (None when there are no targets).
+    """Write every prediction; return the metrics (None without targets or scoring).
 
-    `target_name` names the folder of the second images of the batches (e.g.
-    "reference" for makeup transfer, where they are shown, not scored: `score`
-    False).
+    `target_folder` names the folder of the second images of the batches (e.g.
+    "reference" for makeup transfer, where they are shown, not scored).
     """
     rows, scores, baseline_scores = [], [], []
     for inputs, targets, names in batches:
@@ -97,18 +116,18 @@ def write_predictions(
             continue
         targets = image_io.to_uint8(targets)
         for name, image in zip(names, targets):
-            image_io.write_rgb(output_dir / target_name / f"{name}.png", image)
-        if score:
-            scores += _scores(targets, outputs, names, y_channel, shave)
-        if score and baseline is not None:
-            guess = image_io.to_uint8(baseline[1](inputs))
-            baseline_scores += _scores(targets, guess, names, y_channel, shave)
-        rows += [
-            [_fit(i, t.shape), o, t] for i, o, t in zip(shown_inputs, outputs, targets)
-        ][: grid_rows - len(rows)]
+            image_io.write_rgb(output_dir / target_folder / f"{name}.png", image)
+        if scoring is not None:
+            scores += _scores(targets, outputs, names, scoring)
+            if baseline is not None:
+                guess = image_io.to_uint8(baseline[1](inputs))
+                baseline_scores += _scores(targets, guess, names, scoring)
+        rows += [[i, o, t] for i, o, t in zip(shown_inputs, outputs, targets)][
+            : grid_rows - len(rows)]
     if not rows:
         raise InputError(f"nothing to predict: no images were given for {output_dir}")
-    image_io.write_rgb(output_dir / "grid.png", image_io.image_grid(_same_size(rows)))
+    titles = ("input", "prediction", target_folder)[:len(rows[0])]
+    plots.image_table(rows, titles, output_dir / "grid.png")
     if not scores:
         return None
     result = {"images": len(scores), **_mean(scores), "per_image": scores}
@@ -118,10 +137,11 @@ def write_predictions(
     return result
 
 
-def _scores(targets, outputs, names, y_channel, shave) -> list[dict]:
+def _scores(targets, outputs, names, scoring: Scoring) -> list[dict]:
     true, pred = image_io.to_float(targets), image_io.to_float(outputs)
-    psnr = keras.ops.convert_to_numpy(metrics.psnr(true, pred, shave=shave, y_channel=y_channel))
-    ssim = keras.ops.convert_to_numpy(metrics.ssim(true, pred, shave=shave, y_channel=y_channel))
+    options = {"shave": scoring.shave, "y_channel": scoring.y_channel}
+    psnr = keras.ops.convert_to_numpy(metrics.psnr(true, pred, **options))
+    ssim = keras.ops.convert_to_numpy(metrics.ssim(true, pred, **options))
     return [
         {"name": n, "psnr": float(p), "ssim": float(s)} for n, p, s in zip(names, psnr, ssim)
     ]
@@ -131,15 +151,3 @@ def _mean(scores: list[dict]) -> dict:
     # Identical images have infinite PSNR; keep JSON valid and the mean finite.
     psnr = [min(s["psnr"], 100.0) for s in scores]
     return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean([s["ssim"] for s in scores]))}
-
-
-def _fit(image: np.ndarray, shape) -> np.ndarray:
-    """Nearest-neighbour resize for display (e.g. a small SR input beside its output)."""
-    if image.shape[:2] == tuple(shape[:2]):
-        return image
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-
-
-def _same_size(rows: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
-    shape = rows[0][-1].shape
-    return [[_fit(image, shape) for image in row] for row in rows]

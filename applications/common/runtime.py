@@ -6,18 +6,17 @@ import contextlib
 
 import keras
 
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
+from applications.common.config import RuntimeConfig, TrainingConfig
 
 
-def set_up(config: TrainConfig):
+def set_up(config: RuntimeConfig, seed: int):
     """Seed, precision policy and strategy; returns a context to build models in.
 
     On the TensorFlow backend the context is the `tf.distribute` strategy's
     scope. On JAX, `mirrored` and `tpu` shard the batch over every local
     device with `keras.distribution.DataParallel`.
     """
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(seed)
     policy = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
     keras.mixed_precision.set_global_policy(policy[config.mixed_precision])
     if keras.backend.backend() == "jax":
@@ -27,14 +26,12 @@ def set_up(config: TrainConfig):
     return _tf_strategy(config).scope()
 
 
-def _tf_strategy(config: TrainConfig):
+def _tf_strategy(config: RuntimeConfig):
     import tensorflow as tf
 
     if config.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if config.strategy == "tpu":
-        if not config.tpu:
-            raise InputError("--strategy=tpu needs --tpu (an address, or 'local' on a TPU VM)")
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -42,12 +39,12 @@ def _tf_strategy(config: TrainConfig):
     return tf.distribute.get_strategy()
 
 
-def jit_compile(config: TrainConfig) -> bool | str:
+def jit_compile(config: RuntimeConfig) -> bool | str:
     """The `compile(jit_compile=...)` value for the flag."""
     return {"auto": "auto", "true": True, "false": False}[config.jit_compile]
 
 
-def learning_rate(config: TrainConfig, steps_per_epoch: int):
+def learning_rate(config: TrainingConfig, steps_per_epoch: int):
     """The original's schedule: x lr_decay_rate once per epoch (staircase)."""
     if config.fixed_learning_rate:
         return config.learning_rate
@@ -59,6 +56,6 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
     )
 
 
-def optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """Adam as the original: learning rate 2e-4, beta_1 0.9 by default."""
     return keras.optimizers.Adam(learning_rate(config, steps_per_epoch), beta_1=config.beta_1)

@@ -1,63 +1,51 @@
-"""One way through for every trainer: build in scope, compile, fit, save, export."""
+"""One way through for every application: check, build in scope, compile, fit, save.
+
+`train(app, config, model_dir)` trains an application's model (or resumes its
+run) and leaves `model.keras` (compiled, with its loss) and `export/` (a
+SavedModel) in `model_dir`, beside `config.json` and what the callbacks write.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras
-import numpy as np
 
-from applications.common import callbacks, runtime
-from applications.common.flags import TrainConfig
-
-
-@dataclasses.dataclass
-class TrainData:
-    """What a trainer's data module hands to `train`."""
-
-    train: object  # tf.data.Dataset of (inputs, targets) batches
-    steps_per_epoch: int
-    sample: tuple[np.ndarray, np.ndarray]  # a few fixed validation pairs to show
-    validation: object | None = None
+from applications.common import callbacks, run_record, runtime
+from applications.common.application import Application
+from fcc_dataset.errors import InputError
 
 
-def train(
-    build_model: Callable[[], keras.Model],
-    loss: keras.losses.Loss,
-    config: TrainConfig,
-    data: TrainData,
-    panels: callbacks.Panels = callbacks.default_panels,
-    size_multiple: int = 1,
-    verbose: int | str = "auto",
-) -> keras.Model:
-    """Train (or resume) and leave `model.keras` and `export/` in `config.model_dir`.
-
-    `size_multiple`: what the model's input height and width must be a
-    multiple of (4 for a generator that downsamples twice by 2).
-    """
-    config.model_dir.mkdir(parents=True, exist_ok=True)
-    with runtime.set_up(config):
-        model = build_model()
+def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
+    """Train (or resume) `app` with `config` in `model_dir`; returns the model."""
+    model_dir = Path(model_dir).expanduser().absolute()
+    if model_dir.exists() and not model_dir.is_dir():
+        raise InputError(f"--model_dir={model_dir} exists and is not a folder")
+    run_record.check_resume(model_dir, app.name, config)
+    data = app.training_data(config)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    run_record.write(model_dir, app.name, config)
+    with runtime.set_up(config.runtime, config.training.seed):
+        model = app.build_model(config)
         model.compile(
-            optimizer=runtime.optimizer(config, data.steps_per_epoch),
-            loss=loss,
-            jit_compile=runtime.jit_compile(config),
-            steps_per_execution=config.steps_per_execution,
+            optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
+            loss=app.loss(config),
+            jit_compile=runtime.jit_compile(config.runtime),
+            steps_per_execution=config.runtime.steps_per_execution,
         )
     model.fit(
         data.train,
         validation_data=data.validation,
-        epochs=config.epochs,
+        epochs=config.training.epochs,
         steps_per_epoch=data.steps_per_epoch,
-        callbacks=callbacks.standard(config.model_dir, data.sample, panels),
+        callbacks=callbacks.standard(model_dir, data.sample, app.panels, app.panel_titles),
         shuffle=False,  # the tf.data pipeline shuffles
-        verbose=verbose,
+        verbose=config.training.verbose,
     )
-    callbacks.save_model(model, config.model_dir / "model.keras")
-    export(model, config.model_dir / "export", size_multiple)
+    callbacks.save_model(model, model_dir / "model.keras")
+    export(model, model_dir / "export", app.size_multiple)
     return model
 
 

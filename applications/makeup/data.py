@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import tensorflow as tf
 
 from applications.common import pairs
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
-from applications.common.training import TrainData
+from applications.common.application import Batch
+from applications.makeup.config import MakeupData
+from fcc_dataset.errors import InputError
 
 
 def stack(source: tf.Tensor, reference: tf.Tensor):
@@ -33,16 +34,17 @@ MAKEUP = pairs.PairFormat(resize="area", to_example=stack)
 FCC_NAME = re.compile(r"([A-Za-z0-9_-]{11})_(?:eof_)?\d{5}_\d+_cropped")
 
 
-def splits(data_dir: Path, val_fraction: float) -> tuple[list[Path], list[Path] | None]:
+def splits(data: MakeupData) -> tuple[list[Path], list[Path] | None]:
     """(train files, validation files or None) of either layout."""
+    data_dir = data.folder()
     if (data_dir / "train").is_dir():
         val = pairs.scan_split(data_dir, "val") if (data_dir / "val").is_dir() else None
         return pairs.scan_split(data_dir, "train"), val
     if not data_dir.is_dir():
         raise InputError(f"{data_dir}: no such folder (--data_dir)")
     files = pairs.scan_split(data_dir.parent, data_dir.name)
-    held_out = [f for f in files if _held_out(f, val_fraction)]
-    return [f for f in files if not _held_out(f, val_fraction)], held_out or None
+    held_out = [f for f in files if _held_out(f, data.val_fraction)]
+    return [f for f in files if not _held_out(f, data.val_fraction)], held_out or None
 
 
 def _held_out(path: Path, fraction: float) -> bool:
@@ -59,11 +61,7 @@ def subject(pair_stem: str) -> str:
     return match[1] if match else pair_stem.split("_cropped")[0]
 
 
-def training_data(config: TrainConfig, val_fraction: float = 0.1) -> TrainData:
-    return pairs.training_data(config, MAKEUP, splits(config.data_dir, val_fraction))
-
-
-def named_batches(files: list[Path], image_size: int, batch_size: int):
+def named_batches(files: list[Path], image_size: int, batch_size: int) -> Iterator[Batch]:
     """(x, reference, names) batches for prediction."""
     for x, _, names in pairs.named_pair_batches(files, image_size, batch_size, MAKEUP):
         yield x, x[..., 3:], names

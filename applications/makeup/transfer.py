@@ -22,13 +22,47 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
-from applications.common import errors, image_io, prediction
-from applications.common.errors import InputError
-from applications.makeup import model  # noqa: F401  (registers the loss and layers)
-from applications.makeup.flags import FLAGS
-from fcc_dataset import align, faces
+from applications.common import config as config_lib
+from applications.common import plots, prediction, run_record
+from applications.common.application import Predictor
+from applications.common.config import absolute_paths, check, option
+from applications.makeup.application import MakeupTransfer
+from fcc_dataset import align, cli, faces, image_io
+from fcc_dataset.errors import InputError
+
+FIGURE_TITLES = ("source", "reference", "result")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferSettings:
+    model: str | None = option(None, "A .keras checkpoint or an exported SavedModel.", path=True)
+    source: str | None = option(None, "A face photo without makeup, or a folder.", path=True)
+    reference: str | None = option(None, "A face photo with makeup, or a folder.", path=True)
+    output: str | None = option(None, "The result image (for two photos) or a folder.",
+                                path=True)
+    image_size: int | None = option(None, "Side of the faces the model sees (default: the "
+                                    "run's --image_size when the model is in a run folder, "
+                                    "else 256).")
+    pairs: int | None = option(None, "With folders: this many random (source, reference) "
+                               "pairs instead of every pair.")
+    seed: int = option(0, "Seed of the random pairs.")
+
+    def __post_init__(self):
+        absolute_paths(self)
+        for name in ("model", "source", "reference", "output"):
+            if not getattr(self, name):
+                raise InputError(f"--{name} is required")
+        if self.image_size is not None:
+            check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
+            MakeupTransfer().check_sizes({"image_size": self.image_size})
+        check(self.pairs is None or self.pairs >= 1, "pairs", self.pairs, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    transfer: TransferSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +87,7 @@ def face(path: Path, image_size: int) -> align.Face:
     return align.prepare(faces.crop(image, box), image_size, str(path))
 
 
-def transfer(predict: prediction.Predictor, source: align.Face,
+def transfer(predict: Predictor, source: align.Face,
              reference: align.Face) -> Transfer:
     """Apply the reference face's makeup to the source face."""
     aligned = align.align_faces(source, reference)
@@ -63,16 +97,17 @@ def transfer(predict: prediction.Predictor, source: align.Face,
     return Transfer(aligned.source, reference.image, result)
 
 
-def figure(t: Transfer) -> np.ndarray:
-    return image_io.image_grid([[t.source, t.reference, t.result]])
+def write_figure(t: Transfer, path: Path) -> None:
+    """source | reference | result, titled."""
+    plots.image_table([[t.source, t.reference, t.result]], FIGURE_TITLES, path)
 
 
 def run_files(predict, source: Path, reference: Path, output: Path, image_size: int) -> Path:
     """Two photos -> `output` and `<output stem>_figure.png`; returns the figure's path."""
     result = transfer(predict, face(source, image_size), face(reference, image_size))
     image_io.write_rgb(output, result.result)
-    figure_path = output.with_name(f"{output.stem}_figure{output.suffix or '.png'}")
-    image_io.write_rgb(figure_path, figure(result))
+    figure_path = output.with_name(f"{output.stem}_figure.png")
+    write_figure(result, figure_path)
     return figure_path
 
 
@@ -92,7 +127,7 @@ def run_folders(predict, sources: Path, references: Path, output: Path, image_si
         result = transfer(predict, source, reference)
         name = f"{source_name}_{reference_name}.png"
         image_io.write_rgb(output / name, result.result)
-        image_io.write_rgb(output / "figures" / name, figure(result))
+        write_figure(result, output / "figures" / name)
     return len(combos)
 
 
@@ -108,32 +143,45 @@ def _faces_in(folder: Path, image_size: int) -> list[tuple[str, align.Face]]:
     return found
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    for name in ("model", "source", "reference", "output"):
-        if not getattr(FLAGS, name):
-            raise InputError(f"--{name} is required")
-    if FLAGS.image_size % 4:
-        raise InputError(f"--image_size={FLAGS.image_size} must be divisible by 4")
-    source, reference, output = Path(FLAGS.source), Path(FLAGS.reference), Path(FLAGS.output)
+def image_size_for(settings: TransferSettings) -> int:
+    """The faces' side: given, else the run's, else the training default."""
+    if settings.image_size is not None:
+        return settings.image_size
+    record = run_record.for_prediction(Path(settings.model), None)
+    if record is not None:
+        return record["config"]["data"]["image_size"]
+    return MakeupTransfer.train_config().data.image_size
+
+
+def run(settings: TransferSettings) -> str:
+    """Transfer as the settings say; returns what was written, in words."""
+    source, reference, output = (Path(settings.source), Path(settings.reference),
+                                 Path(settings.output))
     for flag, path in (("--source", source), ("--reference", reference)):
         if not path.exists():
             raise InputError(f"{flag}={path}: no such file or folder")
     if source.is_dir() != reference.is_dir():
         raise InputError("--source and --reference must both be photos or both be folders")
-    predict = prediction.load_predictor(Path(FLAGS.model))
+    image_size = image_size_for(settings)
+    predict = prediction.load_predictor(Path(settings.model))
     if source.is_dir():
-        count = run_folders(predict, source, reference, output, FLAGS.image_size,
-                            FLAGS.pairs, FLAGS.seed)
-        print(f"wrote {count} results to {output} (figures in {output / 'figures'})")
-    else:
-        figure_path = run_files(predict, source, reference, output, FLAGS.image_size)
-        print(f"wrote {output} and {figure_path}")
+        count = run_folders(predict, source, reference, output, image_size, settings.pairs,
+                            settings.seed)
+        return f"wrote {count} results to {output} (figures in {output / 'figures'})"
+    figure_path = run_files(predict, source, reference, output, image_size)
+    return f"wrote {output} and {figure_path}"
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+    config_lib.define_flags(TransferConfig, flag_values)
+
+
+def main() -> None:
+    print(run(config_lib.from_flags(TransferConfig, flags.FLAGS).transfer))
 
 
 def entry_point() -> None:
-    errors.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

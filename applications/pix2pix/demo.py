@@ -7,7 +7,7 @@ part of each photo, validation and test crops from the right part it never
 sees. The pix2pix trainer learns sketch -> photo, and the held-out crops are
 scored against the trivial baseline, the sketch itself.
 
-    python -m applications.pix2pix.demo [--output_dir=demo_output]
+    python -m applications.pix2pix.demo [--output_dir=demo_output] [--epochs=8]
 
 Writes to OUTPUT_DIR: `data/` (the pairs), `run/` (checkpoints, TensorBoard
 logs, training_log.csv), `grid.png` (held-out input | output | target),
@@ -16,7 +16,6 @@ logs, training_log.csv), `grid.png` (held-out input | output | target),
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -26,13 +25,11 @@ import numpy as np
 import skimage.data
 from absl import flags
 
-from applications.common import errors, image_io
-from applications.common.flags import TrainConfig
-from applications.pix2pix import predict, train
-
-flags.DEFINE_string("demo_dir", "demo_output", "Where the demo writes everything.")
-flags.DEFINE_integer("demo_epochs", 8, "Training epochs of the demo.")
-FLAGS = flags.FLAGS
+from applications.common import plots, prediction, training
+from applications.common.config import GeneratorConfig, PredictionConfig, TrainingConfig
+from applications.pix2pix.application import Pix2Pix
+from applications.pix2pix.config import Pix2PixConfig, Pix2PixData, Pix2PixPredictConfig
+from fcc_dataset import cli, image_io
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 CROP = 64
@@ -68,50 +65,33 @@ def build_pairs(data_dir: Path, seed: int = 0) -> None:
                                    np.concatenate([crop[..., :3], crop[..., 3:]], axis=1))
 
 
-def plot_loss(log_csv: Path, path: Path, size=(640, 360), margin=40) -> None:
-    """Training and validation loss per epoch, drawn with OpenCV."""
-    with open(log_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    curves = {key: [float(r[key]) for r in rows if r.get(key)] for key in ("loss", "val_loss")}
-    values = [v for c in curves.values() for v in c]
-    low, high = min(values), max(values)
-    width, height = size
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    cv2.rectangle(canvas, (margin, margin // 2), (width - margin // 2, height - margin), (0, 0, 0), 1)
-    colours = {"loss": (31, 119, 180), "val_loss": (255, 127, 14)}
-    for key, curve in curves.items():
-        if len(curve) < 2:
-            continue
-        xs = np.linspace(margin, width - margin // 2, len(curve))
-        ys = height - margin - (np.array(curve) - low) / max(high - low, 1e-9) * (height - 1.5 * margin)
-        points = np.stack([xs, ys], axis=1).astype(np.int32)
-        cv2.polylines(canvas, [points], False, colours[key], 2, cv2.LINE_AA)
-    text = [(f"SPL per image, epochs 1-{len(rows)}", (margin, 15), (0, 0, 0)),
-            (f"{high:.1f}", (2, margin // 2 + 10), (0, 0, 0)),
-            (f"{low:.1f}", (2, height - margin), (0, 0, 0)),
-            ("train", (width - 150, height - 12), colours["loss"]),
-            ("validation", (width - 95, height - 12), colours["val_loss"])]
-    for label, origin, colour in text:
-        cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
-    image_io.write_rgb(path, canvas)
+def config(data_dir: Path, epochs: int) -> Pix2PixConfig:
+    """The demo's settings: small crops, a narrow generator, a fixed learning rate."""
+    return Pix2PixConfig(
+        data=Pix2PixData(data_dir=str(data_dir), image_size=CROP),
+        model=GeneratorConfig(ngf=16, batch_stats_at_inference=False),
+        training=TrainingConfig(batch_size=8, epochs=epochs, learning_rate=1e-3,
+                                fixed_learning_rate=True, verbose=2),
+    )
 
 
 def run(output_dir: Path, epochs: int) -> dict:
     data_dir, model_dir = output_dir / "data", output_dir / "run"
     if not (data_dir / "test").is_dir():
         build_pairs(data_dir)
-    config = TrainConfig(data_dir=data_dir, model_dir=model_dir, batch_size=8, epochs=epochs,
-                         image_size=CROP, learning_rate=1e-3, fixed_learning_rate=True)
+    train_config = config(data_dir, epochs)
     start = time.time()
-    train.run(config, ngf=16, batch_stats_at_inference=False, verbose=2)
+    training.train(Pix2Pix(), train_config, model_dir)
     minutes = (time.time() - start) / 60
-    metrics = predict.run(model_dir / "model.keras", output_dir / "predictions", CROP,
-                          batch_size=8, data_dir=data_dir, split="test")
+    _, metrics = prediction.predict(Pix2Pix(), Pix2PixPredictConfig(
+        prediction=PredictionConfig(model_dir=str(model_dir),
+                                    output_dir=str(output_dir / "predictions"), batch_size=8),
+        data=train_config.data))
     (output_dir / "grid.png").write_bytes((output_dir / "predictions" / "grid.png").read_bytes())
     image_io.write_bytes(output_dir / "metrics.json",
                          json.dumps({k: v for k, v in metrics.items() if k != "per_image"},
                                     indent=2).encode())
-    plot_loss(model_dir / "training_log.csv", output_dir / "loss.png")
+    plots.loss_curves(model_dir / "training_log.csv", output_dir / "loss.png", "SPL")
     print(f"\nDemo done in {minutes:.1f} min of training. In {output_dir}/:")
     print("  grid.png      held-out crops: sketch input | SPL output | photo target")
     print("  loss.png      training and validation loss per epoch")
@@ -124,13 +104,19 @@ def run(output_dir: Path, epochs: int) -> dict:
     return metrics
 
 
-def main(argv: list[str]) -> None:
-    del argv
-    run(Path(FLAGS.demo_dir), FLAGS.demo_epochs)
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """The demo's flags, defined when it runs (importing defines none)."""
+    flags.DEFINE_string("output_dir", "demo_output", "Where the demo writes everything.",
+                        flag_values=flag_values)
+    flags.DEFINE_integer("epochs", 8, "Training epochs.", lower_bound=1, flag_values=flag_values)
+
+
+def main() -> None:
+    run(Path(flags.FLAGS.output_dir), flags.FLAGS.epochs)
 
 
 def entry_point() -> None:
-    errors.run(main)
+    cli.run(main, define_flags)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,18 @@ matching 392x392 HR by default); evaluation uses whole images, batch 1.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
 
-from applications.common import image_io
-from applications.common.errors import InputError
-from applications.common.flags import TrainConfig
-from applications.common.training import TrainData
+from applications.common.application import Batch, TrainData
+from applications.common.config import TrainingConfig
+from applications.srresnet.config import SRData
+from fcc_dataset import image_io
+from fcc_dataset.errors import InputError
 
 SPLITS = {"train": "train", "valid": "validation"}  # folder name -> tfds split
 SAMPLE_LR = 24  # side of the LR crops shown in TensorBoard
@@ -35,23 +37,16 @@ SAMPLE_LR = 24  # side of the LR crops shown in TensorBoard
 class Pair:
     lr: Path
     hr: Path
+    lr_size: tuple[int, int]  # (width, height)
 
 
-@dataclasses.dataclass
-class Source:
-    """Where the pairs come from: DIV2K folders or a tensorflow-datasets name."""
-
-    scale: int = 4
-    degradation: str = "unknown"
-    data_dir: Path | None = None
-    tfds_name: str | None = None
-    tfds_data_dir: str | None = None
-
-
-def folder_pairs(data_dir: Path, split: str, degradation: str, scale: int) -> list[Pair]:
+def folder_pairs(data: SRData, split: str) -> list[Pair]:
     """The LR/HR pairs of a DIV2K split folder, checked."""
+    if not data.data_dir:
+        raise InputError("give --data_dir (DIV2K folders) or --tfds_name (e.g. div2k/unknown_x4)")
+    data_dir, scale = Path(data.data_dir), data.scale
     hr_dir = data_dir / f"DIV2K_{split}_HR"
-    lr_dir = data_dir / f"DIV2K_{split}_LR_{degradation}" / f"X{scale}"
+    lr_dir = data_dir / f"DIV2K_{split}_LR_{data.degradation}" / f"X{scale}"
     for folder in (hr_dir, lr_dir):
         if not folder.is_dir():
             raise InputError(f"{folder}: no such folder (DIV2K layout expected under --data_dir)")
@@ -76,32 +71,36 @@ def match_pairs(lr_dir: Path, hr_dir: Path, scale: int) -> list[Pair]:
     if extra:
         raise InputError(f"{lr[extra[0]]} has no high-resolution partner in {hr_dir} "
                          f"(expected {extra[0]}.png; {len(extra)} without partner)")
-    pairs = [Pair(lr[name], hr[name]) for name in sorted(hr)]
-    for pair in pairs:
-        lr_size, hr_size = image_size(pair.lr), image_size(pair.hr)
+    names = sorted(hr)
+    paths = [p for name in names for p in (lr[name], hr[name])]
+    with ThreadPoolExecutor() as pool:  # the decoder releases the GIL
+        sizes = dict(zip(paths, pool.map(image_size, paths)))
+    pairs = []
+    for name in names:
+        lr_size, hr_size = sizes[lr[name]], sizes[hr[name]]
         if hr_size != (lr_size[0] * scale, lr_size[1] * scale):
             raise InputError(
-                f"{pair.hr} is {hr_size[0]}x{hr_size[1]} but {pair.lr} is "
+                f"{hr[name]} is {hr_size[0]}x{hr_size[1]} but {lr[name]} is "
                 f"{lr_size[0]}x{lr_size[1]}: HR must be x{scale} the LR size"
             )
+        pairs.append(Pair(lr[name], hr[name], lr_size))
     return pairs
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the image."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"{path}: unreadable image ({error})") from None
+    """(width, height) of the image as the pipeline decodes it; InputError if it cannot."""
+    image = image_io.read_rgb(path)
+    if image is None:
+        raise InputError(f"{path}: unreadable image (not a valid PNG or JPEG)")
+    return image.shape[1], image.shape[0]
 
 
 def _decode(path: tf.Tensor) -> tf.Tensor:
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return image_io.decode(tf.io.read_file(path))
 
 
 def _to_unit_range(lr, hr):
-    return tf.cast(lr, tf.float32) / 127.5 - 1.0, tf.cast(hr, tf.float32) / 127.5 - 1.0
+    return image_io.to_float(lr), image_io.to_float(hr)
 
 
 def random_crop_pair(lr: tf.Tensor, hr: tf.Tensor, lr_crop: int, scale: int):
@@ -128,49 +127,50 @@ def flip_rotate(lr: tf.Tensor, hr: tf.Tensor):
     return apply(lr), apply(hr)
 
 
-def _pairs_dataset(source: Source, split: str) -> tuple[tf.data.Dataset, int]:
+def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
     """(lr, hr) uint8 images of a split, and how many there are."""
-    if source.tfds_name:
+    if data.tfds_name:
         import tensorflow_datasets as tfds
 
-        ds, info = tfds.load(source.tfds_name, split=SPLITS[split], data_dir=source.tfds_data_dir,
+        if split not in SPLITS:
+            raise InputError(f"--split={split}: {data.tfds_name} has the splits "
+                             f"{', '.join(SPLITS)}")
+        ds, info = tfds.load(data.tfds_name, split=SPLITS[split], data_dir=data.tfds_data_dir,
                              with_info=True)
         count = int(ds.cardinality())
         if count < 0:  # unknown: trust the dataset's metadata
             count = info.splits[SPLITS[split]].num_examples
         return ds.map(lambda e: (e["lr"], e["hr"])), count
-    pairs = folder_pairs(source.data_dir, split, source.degradation, source.scale)
+    pairs = folder_pairs(data, split)
+    if split == "train":
+        _check_crop_fits(pairs, data.lr_crop_size)
     paths = tf.data.Dataset.from_tensor_slices(
         ([str(p.lr) for p in pairs], [str(p.hr) for p in pairs]))
     ds = paths.map(lambda lr, hr: (_decode(lr), _decode(hr)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds, len(pairs)
 
 
-def training_data(config: TrainConfig, source: Source, lr_crop: int, augment: bool,
-                  val_images: int) -> TrainData:
+def training_data(data: SRData, training: TrainingConfig) -> TrainData:
     """Random aligned crops for training, whole validation images, sample crops."""
-    if source.data_dir is not None and not source.tfds_name:
-        _check_crop_fits(folder_pairs(source.data_dir, "train", source.degradation, source.scale),
-                         lr_crop)
-    train, count = _pairs_dataset(source, "train")
-    steps = count // config.batch_size
+    train, count = _pairs_dataset(data, "train")
+    steps = count // training.batch_size
     if steps == 0:
         raise InputError(f"{count} training images, fewer than one batch "
-                         f"(--batch_size={config.batch_size})")
-    train = train.shuffle(min(count, 1000), seed=config.seed, reshuffle_each_iteration=True)
+                         f"(--batch_size={training.batch_size})")
+    train = train.shuffle(min(count, 1000), seed=training.seed, reshuffle_each_iteration=True)
     train = train.repeat().map(
-        lambda lr, hr: random_crop_pair(lr, hr, lr_crop, source.scale),
+        lambda lr, hr: random_crop_pair(lr, hr, data.lr_crop_size, data.scale),
         num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
+    if data.augment:
         train = train.map(flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
     train = train.map(_to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)
-    train = train.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    train = train.batch(training.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
-    valid, _ = _pairs_dataset(source, "valid")
-    sample = [_centre_crop(lr, hr, source.scale) for lr, hr in valid.take(4)]
+    valid, _ = _pairs_dataset(data, "valid")
+    sample = [_centre_crop(lr, hr, data.scale) for lr, hr in valid.take(4)]
     validation = None
-    if val_images:
-        validation = valid.take(val_images).map(_to_unit_range).batch(1).prefetch(2)
+    if data.val_images:
+        validation = valid.take(data.val_images).map(_to_unit_range).batch(1).prefetch(2)
     return TrainData(train, steps,
                      (np.stack([s[0] for s in sample]), np.stack([s[1] for s in sample])),
                      validation)
@@ -178,7 +178,7 @@ def training_data(config: TrainConfig, source: Source, lr_crop: int, augment: bo
 
 def _check_crop_fits(pairs: list[Pair], lr_crop: int) -> None:
     for pair in pairs:
-        width, height = image_size(pair.lr)
+        width, height = pair.lr_size
         if min(width, height) < lr_crop:
             raise InputError(f"{pair.lr} is {width}x{height}, smaller than the "
                              f"{lr_crop}x{lr_crop} training crop (--lr_crop_size)")
@@ -194,28 +194,30 @@ def _centre_crop(lr: tf.Tensor, hr: tf.Tensor, scale: int):
     return lr.numpy(), hr.numpy()
 
 
-def evaluation_batches(source: Source, split: str = "valid"):
+def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
     """(lr, hr, name) numpy batches of whole images, batch 1."""
-    if source.tfds_name:
-        ds, _ = _pairs_dataset(source, split)
+    if data.tfds_name:
+        ds, _ = _pairs_dataset(data, split)
         for i, (lr, hr) in enumerate(ds):
             lr, hr = _to_unit_range(lr, hr)
             yield lr.numpy()[None], hr.numpy()[None], [f"{i:04d}"]
         return
-    for pair in folder_pairs(source.data_dir, split, source.degradation, source.scale):
+    for pair in folder_pairs(data, split):
         yield _load_pair(pair)
 
 
-def _load_pair(pair: Pair):
+def _load_pair(pair: Pair) -> Batch:
     lr, hr = _to_unit_range(_decode(str(pair.lr)), _decode(str(pair.hr)))
     return lr.numpy()[None], hr.numpy()[None], [pair.lr.stem]
 
 
-def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int):
+def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator[Batch]:
     """Plain LR images (any size), with their HR partners when `hr_dir` is given."""
     if not input_dir.is_dir():
         raise InputError(f"{input_dir}: no such folder (--input_dir)")
     if hr_dir is not None:
+        if not hr_dir.is_dir():
+            raise InputError(f"{hr_dir}: no such folder (--hr_dir)")
         for pair in match_pairs(input_dir, hr_dir, scale):
             yield _load_pair(pair)
         return

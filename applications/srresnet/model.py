@@ -32,16 +32,11 @@ Parameter count with the x4 defaults: 1,546,435 trainable parameters
   shuffle, on 64 channels) = 147,776, times 2 = 295,552
 * stage 5: 9*9*64*3 + 3 = 15,555
 
-Pixel shuffle is `PixelShuffle`, with exactly the channel ordering of
-TensorFlow's `tf.nn.depth_to_space` (NHWC, "DCR"):
-``out[b, h*r + i, w*r + j, c] = in[b, h, w, (i*r + j)*C_out + c]``, so
-weights converted from the original (which used `tf.depth_to_space`) give
-the same images. It is written with `keras.ops` reshape/transpose only.
-
-The custom layer is registered (package "spl_tf"), so a saved `.keras` file
-loads with plain `keras.models.load_model(path)` once this module has been
-imported. Only `keras.layers` / `keras.ops` are used, so the model runs under
-the TensorFlow and JAX backends alike.
+Pixel shuffle is `spl_tf.layers.PixelShuffle`, with exactly the channel
+ordering of TensorFlow's `tf.nn.depth_to_space` (NHWC, "DCR"), so weights
+converted from the original (which used `tf.depth_to_space`) give the same
+images, and a saved `.keras` file loads after `import spl_tf` on the
+TensorFlow and JAX backends alike.
 """
 
 from __future__ import annotations
@@ -49,68 +44,17 @@ from __future__ import annotations
 import numbers
 
 import keras
-from keras import layers, ops
+from keras import layers
 
-__all__ = ["PixelShuffle", "build_srresnet"]
+from spl_tf.layers import PixelShuffle
+from spl_tf.validation import check_positive_int
+
+__all__ = ["build_srresnet"]
 
 OUTPUT_CHANNELS = 3
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-3
 ALLOWED_SCALES = (2, 3, 4)
-
-
-@keras.saving.register_keras_serializable(package="spl_tf")
-class PixelShuffle(layers.Layer):
-    """Depth-to-space by `block_size` with `tf.nn.depth_to_space` ordering.
-
-    Maps an NHWC tensor (N, H, W, r*r*C) to (N, r*H, r*W, C) with
-    ``out[b, h*r + i, w*r + j, c] = in[b, h, w, (i*r + j)*C + c]``.
-    """
-
-    def __init__(self, block_size: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        if (
-            isinstance(block_size, bool)
-            or not isinstance(block_size, numbers.Integral)
-            or block_size < 1
-        ):
-            raise ValueError(
-                f"block_size must be an integer >= 1, got {block_size!r}"
-            )
-        self.block_size = int(block_size)
-
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        r2 = self.block_size**2
-        if channels is not None and channels % r2:
-            raise ValueError(
-                f"PixelShuffle(block_size={self.block_size}) needs a channel "
-                f"count divisible by {r2}, got {channels}"
-            )
-
-    def call(self, inputs):
-        r = self.block_size
-        shape = ops.shape(inputs)
-        n, h, w, c = shape[0], shape[1], shape[2], shape[3]
-        c_out = c // (r * r)
-        # Channel index (i*r + j)*C_out + c -> axes (i, j, c).
-        x = ops.reshape(inputs, (n, h, w, r, r, c_out))
-        # (n, h, i, w, j, c): row h*r + i, column w*r + j.
-        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
-        return ops.reshape(x, (n, h * r, w * r, c_out))
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        r = self.block_size
-        return (
-            n,
-            None if h is None else h * r,
-            None if w is None else w * r,
-            None if c is None else c // (r * r),
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "block_size": self.block_size}
 
 
 def _conv(filters, kernel_size, use_bias, name):
@@ -149,15 +93,6 @@ def _residual_block(x, filters, name):
     return layers.Add(name=f"{name}_add")([x, y])
 
 
-def _check_positive_int(value, what):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
-
-
 def build_srresnet(
     scale: int = 4,
     num_blocks: int = 16,
@@ -190,8 +125,8 @@ def build_srresnet(
         or scale not in ALLOWED_SCALES
     ):
         raise ValueError(f"scale must be one of {ALLOWED_SCALES}, got {scale!r}")
-    _check_positive_int(num_blocks, "num_blocks")
-    _check_positive_int(filters, "filters")
+    check_positive_int(num_blocks, "num_blocks")
+    check_positive_int(filters, "filters")
     scale, num_blocks, filters = int(scale), int(num_blocks), int(filters)
 
     inputs = keras.Input(shape=(None, None, OUTPUT_CHANNELS), name="lr_image")

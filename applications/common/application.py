@@ -1,0 +1,96 @@
+"""The one contract every application fulfils.
+
+An application is a small object that says what differs between the paper's three
+tasks: its configs, how to build the model, the loss, the training data, the
+prediction batches, the baseline its predictions are scored against, the panels of
+its sample strips and the size multiple its model needs. Everything else (the
+run folder, resume, distribution, checkpoints, export, prediction output, the
+command line) is shared: `training.train`, `prediction.predict` and the
+commands of `applications.common.commands`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+
+from applications.common.config import check
+
+# (inputs, targets or None, names): float32 images in [-1, 1], names of the source files.
+Batch = tuple[np.ndarray, np.ndarray | None, list[str]]
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclasses.dataclass
+class TrainData:
+    """What an application's data hands to training."""
+
+    train: Any  # tf.data.Dataset of (inputs, targets) batches, repeated
+    steps_per_epoch: int
+    sample: tuple[np.ndarray, np.ndarray]  # a few fixed validation pairs to show
+    validation: Any | None = None  # tf.data.Dataset of batches, or None
+
+
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+    """How predictions are scored against their targets (see `spl_tf.metrics`)."""
+
+    y_channel: bool = False  # on the Y of YCbCr (SR convention) instead of RGB
+    shave: int = 0  # border pixels left out
+
+
+class Application(abc.ABC):
+    """One of the paper's tasks, as the shared training and prediction see it."""
+
+    name: ClassVar[str]
+    # Dataclasses of sections: data, model, training, runtime / prediction, data.
+    train_config: ClassVar[type]
+    predict_config: ClassVar[type]
+    # The split of a data folder that predict reads by default.
+    default_split: ClassVar[str] = "test"
+    # Model inputs' height and width must be multiples of this.
+    size_multiple: ClassVar[int] = 1
+    # The sample strips' and prediction grid's columns.
+    panel_titles: ClassVar[tuple[str, ...]] = ("input", "output", "target")
+    # Folder of the second images of prediction batches.
+    target_folder: ClassVar[str] = "target"
+
+    @abc.abstractmethod
+    def build_model(self, config: Any) -> keras.Model:
+        """The untrained model for a train config."""
+
+    @abc.abstractmethod
+    def loss(self, config: Any) -> keras.losses.Loss:
+        """The training loss, a registered Keras loss (saved with the model)."""
+
+    @abc.abstractmethod
+    def training_data(self, config: Any) -> TrainData:
+        """Checked training and validation data; InputError naming what is wrong."""
+
+    @abc.abstractmethod
+    def prediction_batches(self, config: Any) -> Iterable[Batch]:
+        """The batches a predict config asks for."""
+
+    def panels(self, inputs: np.ndarray, outputs: np.ndarray,
+               targets: np.ndarray) -> Sequence[np.ndarray]:
+        """The images of one sample strip, one per `panel_titles`, each (N, H, W, 3)."""
+        return [inputs[..., :3], outputs, targets]
+
+    def baseline(self, config: Any) -> tuple[str, Predictor] | None:
+        """A trivial predictor the predictions are scored against, with its name."""
+        return None
+
+    def scoring(self, config: Any) -> Scoring | None:
+        """How predictions are scored against their targets; None: they are not."""
+        return Scoring()
+
+    def check_sizes(self, sizes: dict[str, int]) -> None:
+        """InputError unless every `{flag: size}` is a multiple of `size_multiple`."""
+        for flag, size in sizes.items():
+            check(size % self.size_multiple == 0, flag, size,
+                  f"must be a multiple of {self.size_multiple} for the {self.name} model")

@@ -1,0 +1,255 @@
+"""Typed settings of a run: dataclasses are the single source of every default.
+
+An application's config is a frozen dataclass of sections (`data`, `model`,
+`training`, `runtime`; `prediction` and `data` for predict). Each leaf field of a
+section is one command-line flag of the same name, defined by `define_flags` when a
+command starts, never on import. A field's metadata (see `option`) carries its help
+text, its choices, whether it may change when a run resumes, and whether it names a
+path. Values are checked in `__post_init__`, so a config built in Python is checked
+exactly as one built from flags, before anything is built or read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from absl import flags
+
+from fcc_dataset.errors import InputError
+
+
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+           resumable: bool = False, path: bool = False) -> Any:
+    """A config field that is also a flag.
+
+    resumable: the setting may change when a run is resumed (epochs, logging,
+        where it runs); any other change is refused (see `run_record`).
+    path: a file or folder; stored absolute, so a run compares the same place.
+    """
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": choices, "resumable": resumable, "path": path})
+
+
+def check(ok: bool, name: str, value: Any, expected: str) -> None:
+    """InputError `--name=value: expected` unless `ok`."""
+    if not ok:
+        raise InputError(f"--{name}={value}: {expected}")
+
+
+def check_choice(config: Any, name: str) -> None:
+    value = getattr(config, name)
+    choices = _metadata(config, name)["choices"]
+    check(value in choices, name, value, f"must be one of {', '.join(choices)}")
+
+
+def absolute_paths(section: Any) -> None:
+    """Make the path fields of a (frozen) section absolute, in `__post_init__`."""
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if field.metadata.get("path") and value:
+            object.__setattr__(section, field.name, str(Path(value).expanduser().absolute()))
+
+
+# ---------------------------------------------------------------- shared sections
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Optimiser, schedule and loop: the original's Adam 2e-4, x0.96 per epoch."""
+
+    batch_size: int = option(16, "Global batch size (split over the devices).")
+    epochs: int = option(50, "Epochs to train in all, counting resumed ones.", resumable=True)
+    learning_rate: float = option(2e-4, "Adam learning rate.")
+    beta_1: float = option(0.9, "Adam beta_1.")
+    lr_decay_rate: float = option(0.96, "Learning-rate factor per epoch (staircase), in (0, 1].")
+    fixed_learning_rate: bool = option(False, "Do not decay the learning rate.")
+    seed: int = option(0, "Random seed: weights, shuffling, augmentation.")
+    verbose: int = option(1, "Progress output: 0 none, 1 a progress bar, 2 a line per epoch.",
+                          resumable=True)
+
+    def __post_init__(self):
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
+        check(self.epochs >= 1, "epochs", self.epochs, "must be >= 1")
+        check(math.isfinite(self.learning_rate) and self.learning_rate > 0, "learning_rate",
+              self.learning_rate, "must be a finite number > 0")
+        check(0 <= self.beta_1 < 1, "beta_1", self.beta_1, "must be in [0, 1)")
+        check(0 < self.lr_decay_rate <= 1, "lr_decay_rate", self.lr_decay_rate,
+              "must be in (0, 1]")
+        check(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        check(self.verbose in (0, 1, 2), "verbose", self.verbose, "must be 0, 1 or 2")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the steps run; free to change when a run resumes (but precision)."""
+
+    strategy: str = option("default", "Distribution strategy.",
+                           choices=("default", "mirrored", "tpu"), resumable=True)
+    tpu: str = option("", "TPU address, or 'local' on a TPU VM (with --strategy=tpu).",
+                      resumable=True)
+    mixed_precision: str = option("none", "Mixed precision policy.",
+                                  choices=("none", "bfloat16", "float16"))
+    jit_compile: str = option("auto", "XLA-compile the train step.",
+                              choices=("auto", "true", "false"), resumable=True)
+    steps_per_execution: int = option(1, "Train steps per compiled call.", resumable=True)
+
+    def __post_init__(self):
+        for name in ("strategy", "mixed_precision", "jit_compile"):
+            check_choice(self, name)
+        check(self.steps_per_execution >= 1, "steps_per_execution", self.steps_per_execution,
+              "must be >= 1")
+        # Keras 3 on TensorFlow cannot XLA-compile a MirroredStrategy step.
+        check(not (self.jit_compile == "true" and self.strategy == "mirrored"), "jit_compile",
+              self.jit_compile, "does not work with --strategy=mirrored; use auto")
+        check(self.strategy != "tpu" or bool(self.tpu), "tpu", self.tpu,
+              "--strategy=tpu needs --tpu (an address, or 'local' on a TPU VM)")
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """The ResNet-9 generator of pix2pix and makeup transfer."""
+
+    ngf: int = option(64, "Generator width (filters of the first layer).")
+    batch_stats_at_inference: bool = option(
+        True, "Normalise with the current batch's statistics at inference too, as the "
+        "original did (its batch norms never received a training flag). "
+        "--nobatch_stats_at_inference uses the moving averages, the standard mode.")
+
+    def __post_init__(self):
+        check(self.ngf >= 1, "ngf", self.ngf, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionConfig:
+    """What to predict with and where to write: shared by every predict command."""
+
+    model_dir: str | None = option(None, "A training run's folder: its model.keras and "
+                                   "config.json (for the data settings) are used.", path=True)
+    checkpoint: str | None = option(None, "A .keras checkpoint or an exported SavedModel "
+                                    "folder (default: MODEL_DIR/model.keras).", path=True)
+    output_dir: str | None = option(None, "Where to write (default: "
+                                    "MODEL_DIR/predictions/SPLIT).", path=True)
+    split: str | None = option(None, "The split of --data_dir to predict.")
+    input_dir: str | None = option(None, "A folder of images to predict instead of a split.",
+                                   path=True)
+    batch_size: int = option(16, "Images per prediction batch.")
+
+    def __post_init__(self):
+        absolute_paths(self)
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
+        if not (self.checkpoint or self.model_dir):
+            raise InputError("give --checkpoint (a .keras file or an exported SavedModel) "
+                             "or --model_dir (a training run)")
+        if not (self.output_dir or self.model_dir):
+            raise InputError("give --output_dir (or --model_dir to write into the run)")
+
+
+# ---------------------------------------------------------------- config <-> flags
+
+
+def sections(config_class: type) -> dict[str, type]:
+    """The section classes of a config class, by field name."""
+    hints = typing.get_type_hints(config_class)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_class)}
+
+
+def leaves(config_class: type) -> Iterator[tuple[str, dataclasses.Field, type]]:
+    """(section name, field, field type) of every flag of a config class."""
+    for section, section_class in sections(config_class).items():
+        hints = typing.get_type_hints(section_class)
+        for field in dataclasses.fields(section_class):
+            yield section, field, hints[field.name]
+
+
+def define_flags(config_class: type, flag_values: flags.FlagValues,
+                 defaults: Any | None = None) -> None:
+    """One flag per leaf field, its default the field's (or `defaults`'s, an instance)."""
+    seen: dict[str, str] = {}
+    for section, field, kind in leaves(config_class):
+        if field.name in seen:
+            raise TypeError(f"{config_class.__name__}: {field.name} is in both "
+                            f"{seen[field.name]} and {section}; flag names must be unique")
+        seen[field.name] = section
+        default = field.default if defaults is None else getattr(
+            getattr(defaults, section), field.name)
+        _define(field, kind, default, flag_values)
+
+
+def _define(field: dataclasses.Field, kind: type, default: Any,
+            flag_values: flags.FlagValues) -> None:
+    name, help_text, choices = field.name, field.metadata["help"], field.metadata["choices"]
+    base = _base_type(kind)
+    if choices:
+        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=flag_values)
+    elif base is bool:
+        flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
+    elif base is int:
+        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif base is float:
+        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+    elif base is str:
+        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+    else:
+        raise TypeError(f"no flag type for {name}: {kind}")
+
+
+def _base_type(kind: type) -> type:
+    """`int` for `int` and `int | None`, and so on."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
+
+
+def from_flags(config_class: type, flag_values: flags.FlagValues) -> Any:
+    """The config the parsed flags describe (checked by each section)."""
+    return from_dict(config_class, {
+        section: {f.name: flag_values[f.name].value for f in dataclasses.fields(cls)}
+        for section, cls in sections(config_class).items()})
+
+
+def given(config_class: type, flag_values: flags.FlagValues) -> set[str]:
+    """The names of the flags given on the command line."""
+    return {f.name for _, f, _ in leaves(config_class) if flag_values[f.name].present}
+
+
+def from_dict(config_class: type, values: dict[str, dict[str, Any]]) -> Any:
+    """A config from `{section: {field: value}}` (as `to_dict` or config.json has it)."""
+    built = {}
+    for section, cls in sections(config_class).items():
+        known = {f.name for f in dataclasses.fields(cls)}
+        given_values = values.get(section, {})
+        unknown = sorted(set(given_values) - known)
+        if unknown:
+            raise InputError(f"unknown settings in section {section}: {', '.join(unknown)}")
+        built[section] = cls(**given_values)
+    return config_class(**built)
+
+
+def merge(base: Any, override: Any, names: set[str]) -> Any:
+    """`base` with the flags in `names` taken from `override` (same config class)."""
+    values = to_dict(base)
+    for section, fields in to_dict(override).items():
+        values[section].update({k: v for k, v in fields.items() if k in names})
+    return from_dict(type(base), values)
+
+
+def to_dict(config: Any) -> dict[str, dict[str, Any]]:
+    return dataclasses.asdict(config)
+
+
+def flat(config: Any) -> dict[str, Any]:
+    """`{flag name: value}` of a config."""
+    return {name: value for section in to_dict(config).values() for name, value in section.items()}
+
+
+def resumable(config_class: type) -> set[str]:
+    """The flags that may change when a run resumes."""
+    return {f.name for _, f, _ in leaves(config_class) if f.metadata["resumable"]}
+
+
+def _metadata(config: Any, name: str) -> dict:
+    return {f.name: f.metadata for f in dataclasses.fields(config)}[name]

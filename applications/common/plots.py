@@ -1,0 +1,74 @@
+"""Figures for people: loss curves and tables of images with titled columns.
+
+Drawn with matplotlib's object-oriented API on an Agg canvas (no display, no
+global pyplot state, safe beside training) and written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from fcc_dataset import image_io
+
+DPI = 100
+
+
+def loss_curves(log_csv: Path, path: Path, loss_name: str = "loss") -> None:
+    """Training (and validation) loss per epoch from a Keras `CSVLogger` file."""
+    with open(log_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    figure = Figure(figsize=(6.4, 3.6), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        points = [(e, float(r[key])) for e, r in zip(epochs, rows) if r.get(key)]
+        if points:
+            axes.plot(*zip(*points), marker="o", markersize=3, label=label)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(f"{loss_name} per image")
+    axes.set_title(f"{loss_name}, epochs 1-{max(epochs, default=0)}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    _save(figure, path)
+
+
+def image_table(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], path: Path,
+                row_labels: Sequence[str] | None = None) -> None:
+    """uint8 RGB images in rows, one titled column per `titles`.
+
+    Every panel has the same size on the page, about the largest image's pixels
+    (at most 3 inches), so a small SR input shows enlarged beside its output.
+    """
+    columns = len(titles)
+    largest = max(max(image.shape[:2]) for row in rows for image in row)
+    panel_inches = min(max(largest / DPI, 1.0), 3.0)
+    figure = Figure(figsize=(panel_inches * columns, panel_inches * len(rows) + 0.3), dpi=DPI,
+                    layout="constrained")
+    grid = figure.subplots(len(rows), columns, squeeze=False)
+    for i, row in enumerate(rows):
+        for j, axes in enumerate(grid[i]):
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if j < len(row):
+                axes.imshow(row[j], interpolation="nearest")
+            else:
+                axes.set_axis_off()
+            if i == 0:
+                axes.set_title(titles[j], fontsize=10)
+        if row_labels is not None:
+            grid[i][0].set_ylabel(row_labels[i], fontsize=8)
+    _save(figure, path)
+
+
+def _save(figure: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure)
+    figure.savefig(buffer, format=path.suffix.lstrip(".") or "png")
+    image_io.write_bytes(path, buffer.getvalue())

@@ -1,0 +1,66 @@
+"""Super-resolution as the paper trains it: SRResNet, SPL alone, DIV2K."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from applications.common.application import (Application, Batch, Predictor, Scoring,
+                                             TrainData)
+from applications.srresnet import data
+from applications.srresnet.config import SRConfig, SRPredictConfig
+from applications.srresnet.model import build_srresnet
+from spl_tf import SPL
+
+
+class SuperResolution(Application):
+    """LR crops -> SRResNet -> HR crops, loss `SPL()(hr, output)`; scored on Y as SR papers."""
+
+    name = "srresnet"
+    train_config = SRConfig
+    predict_config = SRPredictConfig
+    default_split = "valid"
+    panel_titles = ("input (enlarged)", "output", "target")
+
+    def build_model(self, config: SRConfig) -> keras.Model:
+        return build_srresnet(config.data.scale, config.model.num_blocks, config.model.filters)
+
+    def loss(self, config: SRConfig) -> keras.losses.Loss:
+        return SPL()
+
+    def training_data(self, config: SRConfig) -> TrainData:
+        return data.training_data(config.data, config.training)
+
+    def prediction_batches(self, config: SRPredictConfig) -> Iterable[Batch]:
+        settings = config.prediction
+        if settings.input_dir:
+            hr_dir = config.targets.hr_dir
+            return data.folder_batches(Path(settings.input_dir), Path(hr_dir) if hr_dir else None,
+                                       config.data.scale)
+        return data.evaluation_batches(config.data, settings.split)
+
+    def panels(self, inputs, outputs, targets):
+        """LR inputs enlarged (nearest) beside output and target."""
+        scale = outputs.shape[1] // inputs.shape[1]
+        return [np.repeat(np.repeat(inputs, scale, axis=1), scale, axis=2), outputs, targets]
+
+    def baseline(self, config: SRPredictConfig) -> tuple[str, Predictor]:
+        return "bicubic", bicubic(config.data.scale)
+
+    def scoring(self, config: SRPredictConfig) -> Scoring:
+        """PSNR / SSIM on the Y channel, border shaved by the scale."""
+        return Scoring(y_channel=True, shave=config.data.scale)
+
+
+def bicubic(scale: int) -> Predictor:
+    """Bicubic upscaling by `scale`, the SR baseline."""
+    import tensorflow as tf
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        size = [lr.shape[1] * scale, lr.shape[2] * scale]
+        return np.clip(tf.image.resize(lr, size, method="bicubic").numpy(), -1.0, 1.0)
+
+    return upscale

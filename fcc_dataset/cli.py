@@ -1,0 +1,49 @@
+"""Running a command: its flags defined only now, errors as one line.
+
+Every command of the project (the FCC tools here, the trainers above) goes through
+`run`: it defines the command's flags when the command starts (importing a module
+defines none), parses them, and turns a bad flag, a stray argument or an `InputError`
+into one `error: ...` line on stderr with exit code 2, instead of a traceback.
+`--help` / `--helpfull` list the command's flags with their defaults.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from absl import app, flags
+
+from fcc_dataset.errors import InputError
+
+EXIT_USAGE = 2
+
+
+def run(main: Callable[[], None], define_flags: Callable[[flags.FlagValues], None],
+        argv: list[str] | None = None) -> None:
+    """Define the command's flags on `flags.FLAGS`, parse `argv`, call `main()`."""
+    define_flags(flags.FLAGS)
+    app.run(lambda _: _guarded(main), argv=argv, flags_parser=_parse)
+
+
+def _parse(argv: list[str]) -> list[str]:
+    try:
+        remaining = flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(str(error))
+    if len(remaining) > 1:
+        fail(f"unexpected arguments {remaining[1:]}; flags look like --name=value")
+    return remaining
+
+
+def _guarded(main: Callable[[], None]) -> None:
+    try:
+        main()
+    except InputError as error:
+        fail(str(error))
+
+
+def fail(message: str) -> None:
+    """Print `error: message` and exit with the usage exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,3 @@
+"""The version of the spl_tf distribution (read by setup.py too)."""
+
+__version__ = "0.2.0"

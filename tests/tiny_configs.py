@@ -1,0 +1,46 @@
+"""Tiny configs of the three applications, for fast tests."""
+
+from pathlib import Path
+
+from applications.common.config import (GeneratorConfig, PredictionConfig, RuntimeConfig,
+                                        TrainingConfig)
+from applications.makeup.config import MakeupConfig, MakeupData, MakeupPredictConfig
+from applications.pix2pix.config import Pix2PixConfig, Pix2PixData, Pix2PixPredictConfig
+from applications.srresnet.config import (SRConfig, SRData, SRPredictConfig, SRResNetConfig,
+                                          SRTargets)
+
+
+def _training(epochs: int, batch_size: int, **runtime) -> dict:
+    return {"training": TrainingConfig(batch_size=batch_size, epochs=epochs, verbose=0),
+            "runtime": RuntimeConfig(**{"jit_compile": "false", **runtime})}
+
+
+def pix2pix(data_dir: Path, epochs: int = 1, ngf: int = 4, image_size: int = 32,
+            batch_size: int = 4, direction: str = "AtoB", **runtime) -> Pix2PixConfig:
+    return Pix2PixConfig(
+        data=Pix2PixData(data_dir=str(data_dir), image_size=image_size, direction=direction),
+        model=GeneratorConfig(ngf=ngf), **_training(epochs, batch_size, **runtime))
+
+
+def makeup(data_dir: Path, epochs: int = 1, ngf: int = 4, image_size: int = 32,
+           batch_size: int = 4, val_fraction: float = 0.1, **runtime) -> MakeupConfig:
+    return MakeupConfig(
+        data=MakeupData(data_dir=str(data_dir), image_size=image_size, val_fraction=val_fraction),
+        model=GeneratorConfig(ngf=ngf), **_training(epochs, batch_size, **runtime))
+
+
+def srresnet(data_dir: Path, epochs: int = 1, lr_crop_size: int = 8, batch_size: int = 2,
+             val_images: int = 1, **runtime) -> SRConfig:
+    return SRConfig(
+        data=SRData(data_dir=str(data_dir), lr_crop_size=lr_crop_size, val_images=val_images),
+        model=SRResNetConfig(num_blocks=1, filters=8), **_training(epochs, batch_size, **runtime))
+
+
+def predict(predict_class: type, data, **prediction) -> object:
+    """A predict config of `predict_class` (e.g. Pix2PixPredictConfig) with `data`."""
+    return predict_class(prediction=PredictionConfig(**{
+        k: str(v) if isinstance(v, Path) else v for k, v in prediction.items()}), data=data)
+
+
+__all__ = ["MakeupPredictConfig", "Pix2PixPredictConfig", "SRPredictConfig", "SRTargets",
+           "makeup", "pix2pix", "predict", "srresnet"]
