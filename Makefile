@@ -16,7 +16,7 @@ $(STAMP): setup.py
 
 # The main job on built-in data: edges -> photo with SPL alone, into demo_output/.
 demo: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m applications.pix2pix.demo --demo_dir=demo_output
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m applications.pix2pix.demo --output_dir=demo_output
 
 # TF_CPP_MIN_LOG_LEVEL: keep TensorFlow's C++ start-up chatter out of the report.
 test: $(STAMP)

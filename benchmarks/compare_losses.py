@@ -27,43 +27,26 @@ below 1 = blurrier, seconds per training step).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 from absl import flags
 from keras import ops
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import spl_tf  # noqa: E402
-from applications.common import errors, image_io, pairs  # noqa: E402
-from applications.common.errors import InputError  # noqa: E402
-from applications.common.flags import TrainConfig  # noqa: E402
-from applications.pix2pix import demo  # noqa: E402
-from applications.pix2pix.model import build_generator  # noqa: E402
-from spl_tf import metrics  # noqa: E402
+import spl_tf
+from applications.common import pairs, plots, resnet_generator
+from applications.pix2pix import demo
+from applications.pix2pix.config import Pix2PixConfig, Pix2PixData
+from fcc_dataset import cli, image_io
+from fcc_dataset.errors import InputError
+from spl_tf import metrics
 
 DEMO_STEPS = len(demo.PHOTOS) * demo.CROPS_PER_PHOTO["train"] // 8 * 8  # 8 epochs of batch 8
-
-flags.DEFINE_multi_string("losses", ["L1", "SPL", "GPL", "CPL"],
-                          "Loss expressions to compare; repeat the flag for each.")
-flags.DEFINE_integer("steps", DEMO_STEPS, "Training steps per loss (default: as make demo).")
-flags.DEFINE_integer("rows", 4, "Held-out images shown in the figure.")
-FLAGS = flags.FLAGS
-# The trainers' shared flags (--data_dir, --batch_size, --image_size, --learning_rate,
-# --seed, --output_dir, --ngf) apply too, with the demo's settings as defaults; without
-# --data_dir the demo's pairs are built in OUTPUT_DIR/data.
-FLAGS.set_default("output_dir", "compare_output")
-FLAGS.set_default("batch_size", 8)
-FLAGS.set_default("image_size", demo.CROP)
-FLAGS.set_default("learning_rate", 1e-3)
-FLAGS.set_default("ngf", 16)
 
 PerImageLoss = Callable[[object, object], object]
 
@@ -171,13 +154,15 @@ class StepTimes(keras.callbacks.Callback):
         self.times = []
 
 
-def train(loss: Terms, config: TrainConfig, steps: int, ngf: int) -> tuple[keras.Model, float]:
+def train(loss: Terms, config: Pix2PixConfig, steps: int) -> tuple[keras.Model, float]:
     """A generator trained with `loss`; and the median seconds per step."""
-    keras.utils.set_random_seed(config.seed)  # the same initial weights for every loss
-    files = pairs.scan_split(config.data_dir, "train")
-    batches = pairs.pairs_dataset(files, config, training=True)
-    model = build_generator(ngf=ngf, batch_stats_at_inference=False)
-    model.compile(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1),
+    training = config.training
+    keras.utils.set_random_seed(training.seed)  # the same initial weights for every loss
+    files = pairs.scan_split(config.data.folder(), "train")
+    batches = pairs.pairs_dataset(files, config.data.image_size, training.batch_size,
+                                  pairs.PairFormat(), training=True, seed=training.seed)
+    model = resnet_generator.build_generator(config.model.ngf, batch_stats_at_inference=False)
+    model.compile(keras.optimizers.Adam(training.learning_rate, beta_1=training.beta_1),
                   loss=lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=False)
     times = StepTimes()
     model.fit(batches, steps_per_epoch=steps, epochs=1, callbacks=[times], shuffle=False,
@@ -208,21 +193,12 @@ def evaluate(model: keras.Model, test: list[tuple]) -> tuple[dict, np.ndarray]:
 # --- reporting ---------------------------------------------------------------------
 
 
-def figure(columns: dict[str, np.ndarray], rows: int, scale: int = 2) -> np.ndarray:
-    """`rows` held-out images spread over the test set, one column per entry, named."""
+def write_figure(columns: dict[str, np.ndarray], rows: int, path: Path) -> None:
+    """`rows` held-out images spread over the test set, one titled column per entry."""
     names = list(columns)
     count = len(columns[names[0]])
     shown = np.unique(np.linspace(0, count - 1, min(rows, count)).round().astype(int))
-    cells = [[cv2.resize(columns[name][i], None, fx=scale, fy=scale,
-                         interpolation=cv2.INTER_NEAREST) for name in names] for i in shown]
-    grid = image_io.image_grid(cells)
-    width = cells[0][0].shape[1]
-    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
-    for j, name in enumerate(names):
-        label = name if len(name) <= width // 8 else name[: width // 8 - 1] + "~"
-        cv2.putText(header, label, (j * (width + 4) + 2, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-    return np.concatenate([header, grid])
+    plots.image_table([[columns[name][i] for name in names] for i in shown], names, path)
 
 
 def table(results: list[dict]) -> str:
@@ -234,47 +210,70 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(expressions: list[str], output_dir: Path, config: TrainConfig, steps: int, ngf: int,
+def run(expressions: list[str], output_dir: Path, config: Pix2PixConfig, steps: int,
         rows: int) -> list[dict]:
     losses = {expression: parse_loss(expression) for expression in expressions}  # fail early
     if steps < 1:
         raise InputError(f"--steps={steps} must be at least 1")
-    test_files = pairs.scan_split(config.data_dir, "test")
-    test = list(pairs.named_pair_batches(test_files, config.image_size, config.batch_size))
+    data, batch_size = config.data, config.training.batch_size
+    test_files = pairs.scan_split(data.folder(), "test")
+    test = list(pairs.named_pair_batches(test_files, data.image_size, batch_size,
+                                         pairs.PairFormat()))
     columns = {"input": image_io.to_uint8(np.concatenate([t[0][..., :3] for t in test]))}
     results = []
     for expression, loss in losses.items():
-        model, seconds = train(loss, config, steps, ngf)
+        model, seconds = train(loss, config, steps)
         scores, outputs = evaluate(model, test)
         results.append({"loss": expression, **scores, "seconds_per_step": seconds})
         columns[expression] = outputs
         print(f"{expression}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}, "
               f"gradient energy {scores['energy']:.3f}, {seconds:.3f} s/step", flush=True)
     columns["target"] = image_io.to_uint8(np.concatenate([t[1] for t in test]))
-    image_io.write_rgb(output_dir / "comparison.png", figure(columns, rows))
-    summary = (f"{steps} steps of batch {config.batch_size}, {config.image_size}x"
-               f"{config.image_size}, ngf {ngf}, {len(test_files)} held-out images "
-               f"from {config.data_dir}\n\n")
+    write_figure(columns, rows, output_dir / "comparison.png")
+    summary = (f"{steps} steps of batch {batch_size}, {data.image_size}x{data.image_size}, "
+               f"ngf {config.model.ngf}, {len(test_files)} held-out images from "
+               f"{data.data_dir}\n\n")
     image_io.write_bytes(output_dir / "comparison.md", (summary + table(results)).encode())
     image_io.write_bytes(output_dir / "comparison.json", json.dumps(
-        {"steps": steps, "batch_size": config.batch_size, "image_size": config.image_size,
-         "ngf": ngf, "results": results}, indent=2).encode())
+        {"steps": steps, "batch_size": batch_size, "image_size": data.image_size,
+         "ngf": config.model.ngf, "results": results}, indent=2).encode())
     print("\n" + summary + table(results))
     return results
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise InputError(f"unexpected arguments {argv[1:]}; flags look like --name=value")
-    output_dir = Path(FLAGS.output_dir)
-    data_dir = Path(FLAGS.data_dir) if FLAGS.data_dir else output_dir / "data"
-    if FLAGS.data_dir is None and not (data_dir / "test").is_dir():
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """This script's flags; the training defaults are the demo's (`demo.config`)."""
+    defaults = demo.config(Path("."), epochs=1)
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_multi_string("losses", ["L1", "SPL", "GPL", "CPL"],
+                              "Loss expressions to compare; repeat the flag for each.", **fv)
+    flags.DEFINE_integer("steps", DEMO_STEPS, "Training steps per loss (default: as make "
+                         "demo).", **fv)
+    flags.DEFINE_integer("rows", 4, "Held-out images shown in the figure.", **fv)
+    flags.DEFINE_string("output_dir", "compare_output", "Where the figure and tables go.", **fv)
+    flags.DEFINE_string("data_dir", None, "Pairs folder (train/, test/); default: the demo's "
+                        "pairs, built in OUTPUT_DIR/data.", **fv)
+    flags.DEFINE_integer("batch_size", defaults.training.batch_size, "Batch size.", **fv)
+    flags.DEFINE_integer("image_size", defaults.data.image_size, "Image size.", **fv)
+    flags.DEFINE_float("learning_rate", defaults.training.learning_rate, "Adam's rate.", **fv)
+    flags.DEFINE_integer("seed", defaults.training.seed, "Seed (same weights for all).", **fv)
+    flags.DEFINE_integer("ngf", defaults.model.ngf, "Generator width.", **fv)
+
+
+def main() -> None:
+    values = flags.FLAGS
+    output_dir = Path(values.output_dir)
+    data_dir = Path(values.data_dir) if values.data_dir else output_dir / "data"
+    if values.data_dir is None and not (data_dir / "test").is_dir():
         demo.build_pairs(data_dir)
-    config = TrainConfig(data_dir=data_dir, model_dir=output_dir, batch_size=FLAGS.batch_size,
-                         image_size=FLAGS.image_size, learning_rate=FLAGS.learning_rate,
-                         fixed_learning_rate=True, seed=FLAGS.seed)
-    run(FLAGS.losses, output_dir, config, FLAGS.steps, FLAGS.ngf, FLAGS.rows)
+    config = demo.config(data_dir, epochs=1)
+    config = dataclasses.replace(
+        config, data=Pix2PixData(data_dir=str(data_dir), image_size=values.image_size),
+        model=dataclasses.replace(config.model, ngf=values.ngf),
+        training=dataclasses.replace(config.training, batch_size=values.batch_size,
+                                     learning_rate=values.learning_rate, seed=values.seed))
+    run(values.losses, output_dir, config, values.steps, values.rows)
 
 
 if __name__ == "__main__":
-    errors.run(main)
+    cli.run(main, define_flags)

@@ -25,8 +25,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from applications.common import pairs  # noqa: E402
-from applications.common.flags import TrainConfig  # noqa: E402  (also defines --ngf)
-from applications.pix2pix.model import build_generator  # noqa: E402
+from applications.common.resnet_generator import build_generator  # noqa: E402
 from spl_tf import SPL  # noqa: E402
 from timing import loss_step_times, print_ratios  # noqa: E402
 
@@ -35,6 +34,7 @@ flags.DEFINE_list("batches", ["1", "4"], "Batch sizes.")
 flags.DEFINE_integer("size", 256, "Image height and width.")
 flags.DEFINE_integer("rounds", 3, "Timed rounds per configuration.")
 flags.DEFINE_integer("pipeline_images", 64, "Pair images written for the input benchmark.")
+flags.DEFINE_integer("ngf", 64, "Generator width (the original's 64).")
 
 LOSSES = {"SPL": SPL, "L1": keras.losses.MeanAbsoluteError}
 
@@ -48,10 +48,8 @@ def step_times(batch: int) -> dict:
 
 def pipeline_rate(batch: int, folder: Path) -> float:
     """Images per second out of the training pipeline (decode, resize, flip, batch)."""
-    config = TrainConfig(data_dir=folder, model_dir=folder / "run", batch_size=batch,
-                         image_size=FLAGS.size)
     files = pairs.scan_split(folder, "train")
-    ds = pairs.pairs_dataset(files, config, training=True)
+    ds = pairs.pairs_dataset(files, FLAGS.size, batch, pairs.PairFormat(), training=True)
     batches = 2 * len(files) // batch
     for _ in ds.take(2):
         pass

@@ -19,8 +19,6 @@ from spl_tf import (ContextualLoss, FSeSimLoss, LSeSim, PerceptualLoss, StyleLos
 from spl_tf.contextual import crop_quarters
 from spl_tf.sesim import spatial_correlative_loss
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                              reason="TensorFlow-backend integration")
 

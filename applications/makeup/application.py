@@ -12,6 +12,7 @@ from applications.common.application import Application, Batch, TrainData
 from applications.makeup import data
 from applications.makeup.config import MakeupConfig, MakeupPredictConfig
 from applications.makeup.model import build_makeup_generator
+from fcc_dataset.errors import InputError
 from spl_tf import MakeupLoss
 
 
@@ -45,6 +46,8 @@ class MakeupTransfer(Application):
         settings = config.prediction
         if settings.input_dir:
             folder = Path(settings.input_dir)
+            if not folder.is_dir():
+                raise InputError(f"{folder}: no such folder (--input_dir)")
             files = pairs.scan_split(folder.parent, folder.name)
         else:
             files = pairs.scan_split(config.data.folder(), settings.split)

@@ -148,7 +148,7 @@ def image_size_for(settings: TransferSettings) -> int:
     if settings.image_size is not None:
         return settings.image_size
     record = run_record.for_prediction(Path(settings.model), None)
-    if record is not None:
+    if record is not None and record.get("application") == MakeupTransfer.name:
         return record["config"]["data"]["image_size"]
     return MakeupTransfer.train_config().data.image_size
 
