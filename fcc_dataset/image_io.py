@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from fcc_dataset.faults import pause_point
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -26,6 +29,16 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def list_images(folder: Path) -> list[Path]:
     """The PNG and JPEG files directly in `folder`, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """A distinct name per source image, for the files written from it.
+
+    The file's stem (`a.png` -> `a`), or its whole name where two sources share a
+    stem (`a.png`, `a.jpg` -> `a.png`, `a.jpg`), so that no output replaces another.
+    """
+    counts = Counter(p.stem for p in paths)
+    return [p.name if counts[p.stem] > 1 else p.stem for p in paths]
 
 
 def decode(data):
@@ -74,7 +87,11 @@ def write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            # A kill here leaves half a temporary file and `path` as it was.
+            pause_point(f"write:{path.name}")
+            f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
         # mkstemp makes the file 0600; give it the mode a plain open() would.
@@ -83,6 +100,16 @@ def write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (the rename itself lives in the folder)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

@@ -81,6 +81,11 @@ class Application(abc.ABC):
         """The images of one sample strip, one per `panel_titles`, each (N, H, W, 3)."""
         return [inputs[..., :3], outputs, targets]
 
+    def inference(self, config: Any, predict: Predictor) -> Predictor:
+        """How prediction runs the loaded model on a batch: `predict` as it is by
+        default; an application may wrap it (super-resolution tiles large images)."""
+        return predict
+
     def baseline(self, config: Any) -> tuple[str, Predictor] | None:
         """A trivial predictor the predictions are scored against, with its name."""
         return None

@@ -69,6 +69,9 @@ class TrainingConfig:
     lr_decay_rate: float = option(0.96, "Learning-rate factor per epoch (staircase), in (0, 1].")
     fixed_learning_rate: bool = option(False, "Do not decay the learning rate.")
     seed: int = option(0, "Random seed: weights, shuffling, augmentation.")
+    deterministic: bool = option(
+        False, "Bit-identical runs for the same command on the same machine (TensorFlow "
+        "op determinism, in-order tf.data); slower.", resumable=True)
     verbose: int = option(1, "Progress output: 0 none, 1 a progress bar, 2 a line per epoch.",
                           resumable=True)
 
@@ -138,6 +141,8 @@ class PredictionConfig:
     input_dir: str | None = option(None, "A folder of images to predict instead of a split.",
                                    path=True)
     batch_size: int = option(16, "Images per prediction batch.")
+    overwrite: bool = option(False, "Replace the predictions in --output_dir when they come "
+                             "from another checkpoint or other images.")
 
     def __post_init__(self):
         absolute_paths(self)

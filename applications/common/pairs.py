@@ -15,6 +15,7 @@ with `to_example`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from applications.common import augment
 from applications.common.application import Batch, TrainData
 from applications.common.config import TrainingConfig, absolute_paths, check, option
 from fcc_dataset import image_io
@@ -124,8 +126,9 @@ def _resized(image: tf.Tensor, size: int, method: str) -> tf.Tensor:
     return image
 
 
-def _flip_together(inputs: tf.Tensor, targets: tf.Tensor):
-    flip = tf.random.uniform(()) < 0.5
+def _flip_together(pair, seed: tf.Tensor):
+    inputs, targets = pair
+    flip = augment.coin(seed)
     return (tf.cond(flip, lambda: tf.reverse(inputs, [1]), lambda: inputs),
             tf.cond(flip, lambda: tf.reverse(targets, [1]), lambda: targets))
 
@@ -134,13 +137,17 @@ def pairs_dataset(files: list[Path], image_size: int, batch_size: int, pair_form
                   training: bool, seed: int = 0) -> tf.data.Dataset:
     """Batches of examples; training ones shuffled, flipped, repeated."""
     ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    load = functools.partial(load_pair, image_size=image_size, pair_format=pair_format)
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(lambda p: load_pair(p, image_size, pair_format),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+        ds = augment.with_seeds(ds, seed).map(
+            lambda path, s: (load(path), s), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=False)
+    else:
+        ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         # Second net behind scan_split: a file that changed since does not stop
-        # training. (Not for evaluation: it would hide the dataset's length.)
+        # training. (Not for evaluation: Keras needs its length.)
         ds = ds.ignore_errors(log_warning=True)
         ds = ds.map(_flip_together, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(pair_format.example, num_parallel_calls=tf.data.AUTOTUNE)
@@ -180,12 +187,13 @@ def training_data(data: PairData, training: TrainingConfig, pair_format: PairFor
 def named_pair_batches(files: list[Path], image_size: int, batch_size: int,
                        pair_format: PairFormat) -> Iterator[Batch]:
     """(x, y, names) numpy batches of pair files, for prediction."""
+    names = image_io.output_names(files)
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
         examples = [pair_format.example(*load_pair(tf.constant(str(f)), image_size, pair_format))
                     for f in chunk]
         yield (np.stack([e[0].numpy() for e in examples]),
-               np.stack([e[1].numpy() for e in examples]), [f.stem for f in chunk])
+               np.stack([e[1].numpy() for e in examples]), names[start:start + batch_size])
 
 
 def named_image_batches(folder: Path, image_size: int, batch_size: int) -> Iterator[Batch]:
@@ -200,10 +208,11 @@ def named_image_batches(folder: Path, image_size: int, batch_size: int) -> Itera
             files.append(path)
     if not files:
         raise InputError(f"{folder}: no readable PNG or JPEG images (--input_dir)")
+    names = image_io.output_names(files)
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
         images = [image_io.read_rgb(f) for f in chunk]
         images = [tf.image.resize(i, [image_size, image_size], antialias=True).numpy()
                   if i.shape[:2] != (image_size, image_size) else i.astype(np.float32)
                   for i in images]
-        yield image_io.to_float(np.stack(images)), None, [f.stem for f in chunk]
+        yield image_io.to_float(np.stack(images)), None, names[start:start + batch_size]

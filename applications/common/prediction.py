@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+from absl import logging
 
-from applications.common import plots, run_record
+from applications.common import checkpoints, plots, run_record
 from applications.common.application import Application, Batch, Predictor, Scoring
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
@@ -60,11 +62,63 @@ def predict(app: Application, config: Any) -> tuple[Path, dict | None]:
         output_dir = Path(settings.output_dir)
     else:
         output_dir = model_dir / "predictions" / ("images" if settings.input_dir else split)
-    predictor = load_predictor(checkpoint)
-    result = write_predictions(predictor, app.prediction_batches(config), output_dir,
+    predictor = app.inference(config, load_predictor(checkpoint))
+    batches = app.prediction_batches(config)
+    claim_output_dir(output_dir, _provenance(checkpoint, config), settings.overwrite,
+                     app.target_folder)
+    result = write_predictions(predictor, batches, output_dir,
                                baseline=app.baseline(config), scoring=app.scoring(config),
                                target_folder=app.target_folder)
     return output_dir, result
+
+
+PROVENANCE_FILE = "predict.json"
+
+
+def _provenance(checkpoint: Path, config: Any) -> dict[str, Any]:
+    """What the predictions in a folder come from: the checkpoint as it is now, and
+    the images."""
+    stat = checkpoint.stat()
+    settings = config.prediction
+    return {"checkpoint": str(checkpoint), "checkpoint_size": stat.st_size,
+            "checkpoint_mtime_ns": stat.st_mtime_ns,
+            "images": settings.input_dir or f"split {settings.split}",
+            "data": dataclasses.asdict(config.data)}
+
+
+def claim_output_dir(output_dir: Path, provenance: dict[str, Any], overwrite: bool,
+                     target_folder: str) -> None:
+    """Make `output_dir` ours: refuse to mix new predictions with other ones.
+
+    A folder with predictions of the same checkpoint and images is rewritten (the same
+    files, the same names). Other predictions, or files of the names predict writes
+    that it did not write, stop with an error; with `overwrite`, the earlier
+    predictions are removed first. Other files in the folder are left alone.
+    """
+    record = output_dir / PROVENANCE_FILE
+    ours = ["input", "prediction", target_folder, "grid.png", "metrics.json", PROVENANCE_FILE]
+    present = [name for name in ours if (output_dir / name).exists()]
+    if present:
+        earlier = _read_provenance(record)
+        if earlier != provenance:
+            what = (f"predictions of {earlier.get('checkpoint')} on {earlier.get('images')}"
+                    if earlier else f"files predict did not write ({', '.join(present[:3])})")
+            if not overwrite or not earlier:
+                raise InputError(
+                    f"--output_dir={output_dir} already holds {what}; give another "
+                    "--output_dir" + (", or --overwrite to replace them" if earlier else ""))
+            logging.warning("--overwrite: removing the %s in %s", what, output_dir)
+            for name in ours:
+                path = output_dir / name
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    image_io.write_bytes(record, json.dumps(provenance, indent=2).encode() + b"\n")
+
+
+def _read_provenance(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def print_summary(output_dir: Path, result: dict | None) -> None:
@@ -76,6 +130,7 @@ def print_summary(output_dir: Path, result: dict | None) -> None:
 def load_predictor(path: Path) -> Predictor:
     """A `.keras` checkpoint or an exported SavedModel folder, as a function."""
     if path.is_file() and path.suffix == ".keras":
+        checkpoints.check_readable(path)
         model = keras.models.load_model(path)
         return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
     if path.is_dir() and (path / "saved_model.pb").is_file():

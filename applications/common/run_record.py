@@ -86,7 +86,7 @@ def for_prediction(checkpoint: Path | None, model_dir: Path | None) -> dict[str,
     """The record of the run a checkpoint comes from, if it is in a run folder.
 
     Looks in `model_dir`, else beside the checkpoint and one folder up (for
-    `RUN/model.keras`, `RUN/export/` and `RUN/checkpoints/latest.keras`).
+    `RUN/model.keras`, `RUN/export/` and `RUN/checkpoints/epoch_NNN.keras`).
     """
     if model_dir is not None:
         candidates = [model_dir / CONFIG_FILE]

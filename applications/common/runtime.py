@@ -9,20 +9,28 @@ import keras
 from applications.common.config import RuntimeConfig, TrainingConfig
 
 
-def set_up(config: RuntimeConfig, seed: int):
-    """Seed, precision policy and strategy; returns a context to build models in.
+def set_up(config: RuntimeConfig, training: TrainingConfig):
+    """Seeds, determinism, precision policy and strategy; returns a context to build
+    models in.
 
     On the TensorFlow backend the context is the `tf.distribute` strategy's
     scope. On JAX, `mirrored` and `tpu` shard the batch over every local
     device with `keras.distribution.DataParallel`.
     """
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(training.seed)
     policy = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
     keras.mixed_precision.set_global_policy(policy[config.mixed_precision])
     if keras.backend.backend() == "jax":
+        # XLA on the CPU is deterministic already; the pipelines are seeded.
         if config.strategy != "default":
             keras.distribution.set_distribution(keras.distribution.DataParallel())
         return contextlib.nullcontext()
+    if training.deterministic:
+        import tensorflow as tf
+
+        # Also makes every tf.data map run in order (the pipelines' random ops
+        # are stateless and seeded per element, so they stay parallel-safe).
+        tf.config.experimental.enable_op_determinism()
     return _tf_strategy(config).scope()
 
 

@@ -2,11 +2,14 @@
 
 `train(app, config, model_dir)` trains an application's model (or resumes its
 run) and leaves `model.keras` (compiled, with its loss) and `export/` (a
-SavedModel) in `model_dir`, beside `config.json` and what the callbacks write.
+SavedModel) in `model_dir`, beside `config.json` and what each epoch writes
+(see `callbacks`). The run folder is locked while it trains. A run killed at any
+instant loses at most the epoch in progress: rerun the same command.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,15 @@ import keras
 
 from applications.common import callbacks, run_record, runtime
 from applications.common.application import Application
+from applications.common.checkpoints import Checkpoints, save_model
+from fcc_dataset import locks
 from fcc_dataset.errors import InputError
+from fcc_dataset.faults import pause_point
+
+
+class DivergedError(InputError):
+    """Training produced a loss that is not finite (shown as one `error:` line: the
+    usual cause is a setting, such as the learning rate or the precision)."""
 
 
 def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
@@ -23,35 +34,55 @@ def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
     model_dir = Path(model_dir).expanduser().absolute()
     if model_dir.exists() and not model_dir.is_dir():
         raise InputError(f"--model_dir={model_dir} exists and is not a folder")
-    run_record.check_resume(model_dir, app.name, config)
-    data = app.training_data(config)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    run_record.write(model_dir, app.name, config)
-    with runtime.set_up(config.runtime, config.training.seed):
-        model = app.build_model(config)
-        model.compile(
-            optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
-            loss=app.loss(config),
-            jit_compile=runtime.jit_compile(config.runtime),
-            steps_per_execution=config.runtime.steps_per_execution,
-        )
-    model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=config.training.epochs,
-        steps_per_epoch=data.steps_per_epoch,
-        callbacks=callbacks.standard(model_dir, data.sample, app.panels, app.panel_titles),
-        shuffle=False,  # the tf.data pipeline shuffles
-        verbose=config.training.verbose,
-    )
-    callbacks.save_model(model, model_dir / "model.keras")
-    export(model, model_dir / "export", app.size_multiple)
+    with locks.hold(model_dir, "--model_dir", "training run"):
+        run_record.check_resume(model_dir, app.name, config)
+        data = app.training_data(config)
+        run_record.write(model_dir, app.name, config)
+        _remove_leftovers(model_dir)
+        with runtime.set_up(config.runtime, config.training):
+            model = app.build_model(config)
+            model.compile(
+                optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
+                loss=app.loss(config),
+                jit_compile=runtime.jit_compile(config.runtime),
+                steps_per_execution=config.runtime.steps_per_execution,
+            )
+            # Built now, so that a checkpoint restores the optimizer's state too.
+            model.optimizer.build(model.trainable_variables)
+            checkpoints = Checkpoints(model_dir / "checkpoints")
+            done = checkpoints.restore(model)
+        epoch_end = callbacks.EpochEnd(
+            callbacks.SampleStrip(model_dir, data.sample, app.panels, app.panel_titles),
+            callbacks.TrainingLog(model_dir / callbacks.LOG_FILE, done), checkpoints)
+        if done < config.training.epochs:
+            model.fit(
+                data.train,
+                validation_data=data.validation,
+                initial_epoch=done,
+                epochs=config.training.epochs,
+                steps_per_epoch=data.steps_per_epoch,
+                callbacks=[keras.callbacks.TensorBoard(str(model_dir / "logs")), epoch_end],
+                shuffle=False,  # the tf.data pipeline shuffles
+                verbose=config.training.verbose,
+            )
+        if epoch_end.diverged:
+            kept = checkpoints.epochs()
+            raise DivergedError(
+                f"training stopped: {epoch_end.diverged}; nothing of that epoch was saved "
+                f"({f'the last checkpoint is epoch {kept[0]}' if kept else 'no checkpoint yet'}"
+                "). Lower --learning_rate or change the precision, in a new --model_dir")
+        save_model(model, model_dir / "model.keras")
+        export(model, model_dir / "export", app.size_multiple)
     return model
 
 
 def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
-    """A SavedModel for serving, `serve(images)` with any batch, height and width."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """A SavedModel for serving, `serve(images)` with any batch, height and width.
+
+    Written beside `path` and swapped in: a kill leaves either the old export or
+    the new one (or, between the two renames, neither, and the rerun exports again).
+    """
+    tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     options = {}
     if keras.backend.backend() == "jax":
@@ -65,5 +96,25 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
             "with_gradient": False,
         }
     model.export(str(tmp), format="tf_saved_model", verbose=False, **options)
-    shutil.rmtree(path, ignore_errors=True)
+    _sync_tree(tmp)
+    pause_point(f"write:{path.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
     tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_leftovers(model_dir: Path) -> None:
+    """The temporary files of writes a kill interrupted (see `image_io.write_bytes`)."""
+    for folder in (model_dir, model_dir / "samples"):
+        for stale in folder.glob(".*.tmp"):
+            if stale.is_file():
+                stale.unlink()
+
+
+def _sync_tree(folder: Path) -> None:
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(Path(root) / name, "rb") as f:
+                os.fsync(f.fileno())

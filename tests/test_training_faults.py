@@ -1,0 +1,142 @@
+"""Fault injection: a tiny training run killed (SIGKILL, from this process) at named
+instants spread over a whole run, inside every file it writes, and rerun.
+
+One run folder goes through a chain of kills: each run is paused at the next point
+(`fcc_dataset.faults`), killed there, and checked; the next run resumes it and is
+killed at a later point; a last run finishes. After every kill the folder must be
+consistent, and in the end the run must be whole: the right epoch count, the
+learning-rate schedule at the right step, one log row per epoch, every sample, a
+loadable model and export.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import spl_tf  # noqa: F401  (registers the layers and losses a run's model uses)
+from applications.common import callbacks
+from applications.common.checkpoints import Checkpoints, check_readable
+from fcc_dataset.faults import PAUSE_AT, PAUSE_FILE
+from pix2pix_data import write_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS, STEPS, LR, DECAY = 3, 2, 2e-4, 0.96
+
+# (pause point, epochs checkpointed when the process is killed there). Counts are
+# per process: each rerun resumes where the last kill left the run.
+CHAIN = [
+    ("write:config.json", 0),        # the first config.json, half written
+    ("train:batch@1", 0),            # the first step
+    ("write:epoch_001.png", 0),      # inside the first sample strip
+    ("write:training_log.csv", 0),   # inside the first log
+    ("write:epoch_001.keras", 0),    # the first checkpoint, written but not renamed
+    ("epoch:committed", 1),          # just after epoch 1 is checkpointed
+    ("train:batch@2", 1),            # the last step of epoch 2
+    ("write:epoch_002.png", 1),      # inside epoch 2's strip
+    ("write:training_log.csv", 1),   # inside epoch 2's log
+    ("write:epoch_002.keras", 1),    # epoch 2's checkpoint, epoch 1's kept
+    ("epoch:committed@2", 3),        # after the last epoch, before the final model
+    ("write:model.keras", 3),        # inside the final model
+    ("write:export", 3),             # the export, written but not swapped in
+]
+
+
+def _command(data: Path, run: Path) -> list[str]:
+    return [sys.executable, "-m", "applications.pix2pix.train", f"--data_dir={data}",
+            f"--model_dir={run}", "--batch_size=4", f"--epochs={EPOCHS}", "--image_size=16",
+            "--ngf=4", "--jit_compile=false", "--verbose=0"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def _kill_at(point: str, command: list[str], marker: Path) -> str:
+    """Run `command` until it pauses at `point`, SIGKILL it; the point it reached."""
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen(command, cwd=ROOT, env=_env(**{PAUSE_AT: point,
+                                                          PAUSE_FILE: str(marker)}),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"{point}: the run ended before pausing there:\n"
+                            f"{proc.stderr.read().decode()[-3000:]}")
+            assert time.monotonic() < deadline, f"{point}: not reached in time"
+            time.sleep(0.05)
+        pid, reached = marker.read_text().split()
+        assert int(pid) == proc.pid
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    return reached
+
+
+def _check_consistent(run: Path, committed: int) -> None:
+    """What any kill may leave: whole files, and nothing of an uncommitted epoch lost."""
+    epochs = Checkpoints(run / "checkpoints").epochs()
+    assert (epochs[0] if epochs else 0) == committed
+    for epoch in epochs:
+        check_readable(run / "checkpoints" / f"epoch_{epoch:03d}.keras")
+    logged = [int(r["epoch"]) for r in callbacks.read_log(run / callbacks.LOG_FILE)]
+    assert logged == list(range(len(logged))) and len(logged) >= committed
+    for epoch in range(1, committed + 1):
+        assert (run / "samples" / f"epoch_{epoch:03d}.png").is_file()
+
+
+def _check_whole(run: Path) -> None:
+    rows = callbacks.read_log(run / callbacks.LOG_FILE)
+    assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
+    # The staircase schedule after each epoch: had a resume restarted the optimizer's
+    # step count, the rate logged after it would be off.
+    expected = [LR * DECAY ** (epoch + 1) for epoch in range(EPOCHS)]
+    np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], expected, rtol=1e-6)
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    for epoch in range(1, EPOCHS + 1):
+        assert (run / "samples" / f"epoch_{epoch:03d}.png").stat().st_size > 0
+    model = keras.models.load_model(run / "model.keras")
+    assert int(model.optimizer.iterations) == EPOCHS * STEPS
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(run / "export")).serve(tf.zeros((1, 16, 16, 3)))
+    assert tuple(served.shape) == (1, 16, 16, 3)
+    leftovers = [p for p in run.rglob(".*") if p.name != ".lock"]
+    assert not leftovers, leftovers
+
+
+def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
+    data = write_pairs(tmp_path / "data", {"train": 8, "val": 2})
+    run, marker = tmp_path / "run", tmp_path / "paused"
+    command = _command(data, run)
+    survived = 0
+    for point, committed in CHAIN:
+        reached = _kill_at(point, command, marker)
+        assert reached == point.split("@")[0]
+        _check_consistent(run, committed)
+        survived += 1
+    final = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    _check_whole(run)
+    assert survived == len(CHAIN) == 13
+
+    # A checkpoint damaged on disk: the rerun falls back to the one before, says so in
+    # one line, redoes the epoch after it, and the run is whole again.
+    newest = run / "checkpoints" / f"epoch_{EPOCHS:03d}.keras"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    rerun = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    warning = [line for line in rerun.stderr.splitlines() if "resuming from" in line]
+    assert len(warning) == 1 and f"{newest}: not a readable .keras file" in warning[0]
+    assert f"resuming from epoch_{EPOCHS - 1:03d}.keras instead" in warning[0]
+    _check_whole(run)
