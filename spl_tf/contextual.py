@@ -53,6 +53,8 @@ from spl_tf.validation import (
     check_pair,
     check_positive_int,
     check_positive_number,
+    empty_per_image,
+    is_empty_batch,
 )
 
 COSINE, L2 = "cosine", "l2"
@@ -193,6 +195,8 @@ def contextual_loss(target, generated, distance: str = COSINE, band_width: float
     centring.
     """
     target, generated = _prepare(target, generated, distance, band_width)
+    if is_empty_batch(target) or is_empty_batch(generated):
+        return empty_per_image(generated)  # no positions to take a min or max over
     cx = _similarity(_pairwise_distances(target, generated, distance), band_width)
     # cx is (N, generated, target): the best generated match of each target
     # vector, averaged over the target vectors.

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from spl_tf.validation import check_pair
+from spl_tf.validation import check_pair, empty_per_image, is_empty_batch, reduce_empty_batch
 
 NETWORKS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
 # ImageNet channel means in BGR order, on the 0..255 scale (Keras "caffe" mode).
@@ -108,8 +108,17 @@ class FeatureLoss(keras.losses.Loss):
         self.network, self.weights, self.pooling = network, weights, pooling
         self.extractor = VGGFeatures(self.layers, network, weights, pooling)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras leaves the values of an empty batch unreduced (an empty tensor).
+        value = super().__call__(y_true, y_pred, sample_weight)
+        return reduce_empty_batch(value, self.reduction)
+
     def call(self, y_true, y_pred):
         check_rgb_pair(self.name, ("y_true", y_true), ("y_pred", y_pred))
+        if is_empty_batch(y_true) or is_empty_batch(y_pred):
+            # TensorFlow's oneDNN (CPU) convolutions fail on a batch of 0. One
+            # that is empty only at run time still reaches them, and fails.
+            return empty_per_image(y_pred)
         true_features = self.extractor(y_true)
         pred_features = self.extractor(y_pred)
         total = 0.0

@@ -18,8 +18,11 @@ CPL()(reference, output)`: every profile similarity is symmetric in its two
 arguments). Its `y_true` holds both images, (N, H, W, 6).
 
 Every argument is checked before computing (`spl_tf.validation`): a wrong
-rank, shape, channel count, dtype or `value_range`, or an empty batch, is a
-ValueError that names the loss and the argument.
+rank, shape, channel count, dtype or `value_range` is a ValueError that names
+the loss and the argument. Inside a `tf.function` traced with unknown sizes
+(an input signature with a `None` batch), `y_true` and `y_pred` of different
+sizes fail when the graph runs. An empty batch gives an empty vector per image
+and 0 once reduced ("sum", "sum_over_batch_size").
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ import keras
 from keras import ops
 
 from spl_tf.profiles import DX, DY, IDENTITY, weighted_profiles
-from spl_tf.validation import check_batch, check_pair, check_same_shape, check_value_range
+from spl_tf.validation import (
+    check_batch,
+    check_pair,
+    check_same_shape,
+    check_value_range,
+    reduce_empty_batch,
+)
 
 DEFAULT_RANGE = (-1.0, 1.0)
 
@@ -96,6 +105,11 @@ class _ProfileLoss(keras.losses.Loss):
     def __init__(self, value_range, reduction, name):
         super().__init__(name=name, reduction=reduction, dtype="float32")
         self.value_range = check_value_range(value_range)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras leaves the values of an empty batch unreduced (an empty tensor).
+        value = super().__call__(y_true, y_pred, sample_weight)
+        return reduce_empty_batch(value, self.reduction)
 
     def get_config(self):
         return {**super().get_config(), "value_range": list(self.value_range)}

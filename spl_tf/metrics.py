@@ -46,7 +46,13 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from spl_tf.validation import check_non_negative_int, check_pair, check_value_range, static_shape
+from spl_tf.validation import (
+    check_last_axis,
+    check_non_negative_int,
+    check_pair,
+    check_value_range,
+    static_shape,
+)
 
 DATA_RANGE = 255.0
 YCBCR_Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -136,9 +142,8 @@ def rgb_to_y(images, value_range: ValueRange = (-1.0, 1.0)):
     `images` are first mapped from `value_range` to 0..255. Equals
     `skimage.color.rgb2ycbcr(img)[..., 0]` and MATLAB's `rgb2ycbcr`.
     """
-    shape = tuple(images.shape)
-    if not shape or shape[-1] != 3:
-        raise ValueError(f"rgb_to_y needs RGB images (..., 3), got shape {shape}")
+    images = _as_arrays(images)[0]
+    check_last_axis("rgb_to_y", "images", images, 3, "RGB images")
     return _rgb255_to_y(_to_255(images, value_range))
 
 

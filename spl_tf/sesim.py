@@ -48,6 +48,8 @@ from spl_tf.validation import (
     check_positive_int,
     check_positive_number,
     check_same_shape,
+    empty_per_image,
+    is_empty_batch,
 )
 
 MODES = ("cos", "l1", "info")
@@ -129,7 +131,7 @@ def spatial_correlative_loss(
     else |x| - 0.5) otherwise, the original's pairing. Every image has the
     same number of queries and keys, so the value is the mean over the batch
     of the per-image losses (the original's mean over all queries of all
-    images).
+    images); 0 for an empty batch.
 
     The mask is the target's top quarter (plus one) of each row; it is not
     differentiated (the gradient reaches the kept entries only), and ties at
@@ -171,12 +173,19 @@ def spatial_correlative_loss(
             # The original rescales by K / (K // 4): a division by zero.
             raise ValueError(f"mode 'l1' needs at least 4 keys per query; got {keys}.")
 
+    if is_empty_batch(source) or is_empty_batch(target):
+        # The mean of no image is 0, as Keras reduces an empty batch (JAX
+        # cannot reshape the empty maps below).
+        return ops.sum(empty_per_image(target))
+
     def maps(features):
         return _similarity(features, ids, patch_size, normalize, original_window_quirk)
 
     sim_oth = maps(other) if mode == "info" else None
     per_image = _compare(maps(source), maps(target), sim_oth, mode, normalize, float(temperature))
-    return ops.mean(per_image)
+    # A batch found empty only at run time (a TensorFlow trace of unknown
+    # batch) has the mean 0 / 0: give it 0, as Keras's reductions do.
+    return ops.where(ops.shape(per_image)[0] > 0, ops.mean(per_image), 0.0)
 
 
 @keras.saving.register_keras_serializable(package="spl_tf")
@@ -380,12 +389,16 @@ class LSeSim(keras.layers.Layer):
     def generator_loss(self, source, output):
         """Per image: how far `output`'s learned self-similarity is from `source`'s."""
         check_rgb_pair("LSeSim.generator_loss", ("source", source), ("output", output))
+        if is_empty_batch(source) or is_empty_batch(output):
+            return empty_per_image(output)  # TensorFlow's CPU convolutions fail on it
         return self._loss(source, output, None, self.mode)
 
     def head_loss(self, source, output, other):
         """Per image: the contrastive objective of the heads; `output` is held fixed."""
         check_rgb_pair("LSeSim.head_loss", ("source", source), ("output", output))
         check_rgb_pair("LSeSim.head_loss", ("source", source), ("other", other))
+        if any(is_empty_batch(x) for x in (source, output, other)):
+            return empty_per_image(ops.stop_gradient(output))  # as generator_loss
         other = ops.flip(ops.flip(other, axis=1), axis=2)
         return self._loss(source, ops.stop_gradient(output), other, "info")
 

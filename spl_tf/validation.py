@@ -2,14 +2,20 @@
 
 Each function raises a `ValueError` that names the function and the argument
 at fault, says what was expected and what was got, before anything is
-computed. They read static information only (shapes, dtypes, Python values),
-so they cost nothing at run time and work the same eagerly, inside a
-`tf.function` / `jax.jit` trace and on Keras symbolic tensors.
+computed. They read static information (shapes, dtypes, Python values), so
+they work the same eagerly, inside a `tf.function` / `jax.jit` trace and on
+Keras symbolic tensors.
 
 Shapes may hold unknown (`None`) dimensions, as in a `tf.function` traced with
-an `input_signature` of `None` sizes: such a dimension cannot be checked and
-is let through, dimension by dimension, unless the caller states that it
-needs it known (`known=` of `check_batch`, or a required channel count).
+an `input_signature` of `None` sizes. A size the computation builds shapes
+from must be known (`known=` of `check_batch`, or a required channel count).
+Any other unknown size is let through the static check; `check_same_shape`
+then compares it when the graph runs (TensorFlow only: JAX traces with every
+size known), because the losses would otherwise broadcast a batch of 1
+against a batch of N and return a number.
+
+An empty batch (size 0) is valid: per-image values are empty and a loss
+reduced by Keras ("sum", "sum_over_batch_size") is 0 (`reduce_empty_batch`).
 
     check_batch("SPL", "y_true", y_true, channels=3, description="RGB images")
     check_batch("sample_positions", "target", target, description="features",
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,7 +66,10 @@ def check_batch(
     known: Sequence[str] = (),
     hint: str = "",
 ):
-    """Check that `x` is a non-empty, real-valued rank-4 NHWC batch; return it.
+    """Check that `x` is a real-valued rank-4 NHWC batch; return it.
+
+    A batch of 0 images is accepted: every loss and metric gives an empty
+    per-image vector for it (and a reduced loss gives 0, `reduce_empty_batch`).
 
     Args:
         fn_name: The function (or loss) checking, named in the message.
@@ -80,9 +90,9 @@ def check_batch(
 
     Raises:
         ValueError: if `x` has unknown rank or a rank other than 4, a dtype
-            that is neither float nor integer, a batch size of 0, the wrong
-            (or an unknown, when required) channel count, or an unknown size
-            along an axis of `known`.
+            that is neither float nor integer, the wrong (or an unknown, when
+            required) channel count, or an unknown size along an axis of
+            `known`.
     """
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         x = ops.convert_to_tensor(x)
@@ -102,11 +112,6 @@ def check_batch(
         raise ValueError(
             f"{fn_name} expects real-valued {description} (float or integer); got "
             f"{arg_name} of dtype {dtype}."
-        )
-    if shape[0] == 0:
-        raise ValueError(
-            f"{fn_name}: {arg_name} is an empty batch, shape {shape}; a loss or metric "
-            "of no images has no value (pass at least one image)."
         )
     if channels is not None:
         if shape[3] is None:
@@ -138,10 +143,12 @@ def check_same_shape(
 ) -> None:
     """Check that two tensors have the same shape, dimension by dimension.
 
-    A dimension unknown (`None`) in either tensor cannot be compared and is
-    skipped; every other dimension is compared, so one unknown dimension
-    never hides a mismatch elsewhere. A tensor of unknown rank has nothing to
-    compare.
+    Every dimension known in both tensors is compared now, so one unknown
+    dimension never hides a mismatch elsewhere. A dimension unknown (`None`)
+    in either, as the batch of a `tf.function` traced with an input signature,
+    is compared when the graph runs, on TensorFlow (`_assert_same_at_run_time`;
+    JAX always traces with known sizes). A tensor of unknown rank has nothing
+    to compare.
 
     Args:
         fn_name: The function checking, named in the message.
@@ -152,34 +159,98 @@ def check_same_shape(
 
     Raises:
         ValueError: on a known dimension that differs, or different ranks.
+        tf.errors.InvalidArgumentError: when the graph runs, on a dimension
+            that was unknown while tracing and differs (see
+            `_assert_same_at_run_time`, also for XLA).
     """
     (name_a, a), (name_b, b) = first, second
     shape_a, shape_b = static_shape(a), static_shape(b)
     if shape_a is None or shape_b is None:
         return
-    what = "the same shape"
+    what = _compared(shape_a, shape_b, axes)
     if axes is None:
         differs = len(shape_a) != len(shape_b)
         axes = range(min(len(shape_a), len(shape_b)))
     else:
-        differs = False
-        if len(shape_a) == len(shape_b) == 4:
-            what = f"the same {_join([AXES[i] for i in axes])}"
-        else:
-            what = f"the same size along axes {tuple(axes)}"
-    for i in axes:
-        if i >= len(shape_a) or i >= len(shape_b):
-            differs = True
-            break
-        p, q = shape_a[i], shape_b[i]
-        if p is not None and q is not None and p != q:
-            differs = True
-            break
-    if differs:
+        differs = any(i >= len(shape_a) or i >= len(shape_b) for i in axes)
+    axes = tuple(axes)
+    if differs or any(_known_and_different(shape_a[i], shape_b[i]) for i in axes):
         raise ValueError(
             f"{fn_name} expects {name_a} and {name_b} of {what}; got {name_a} "
             f"{shape_a} and {name_b} {shape_b}."
         )
+    if any(shape_a[i] is None or shape_b[i] is None for i in axes):
+        _assert_same_at_run_time(fn_name, first, second, axes, what)
+
+
+def _compared(shape_a: Shape, shape_b: Shape, axes: Sequence[int] | None) -> str:
+    """What `check_same_shape` compares, for its messages: "the same shape"."""
+    if axes is None:
+        return "the same shape"
+    if len(shape_a) == len(shape_b) == 4:
+        return f"the same {_join([AXES[i] for i in axes])}"
+    return f"the same size along axes {tuple(axes)}"
+
+
+def _known_and_different(p: int | None, q: int | None) -> bool:
+    return p is not None and q is not None and p != q
+
+
+def _assert_same_at_run_time(
+    fn_name: str, first: tuple[str, Any], second: tuple[str, Any], axes: tuple, what: str
+) -> None:
+    """Compare the sizes along `axes` when the graph runs (TensorFlow only).
+
+    Without it a mismatch unknown while tracing is silent: the losses
+    broadcast a batch of 1 against a batch of N and return a number. JAX
+    traces with every size known, so `check_same_shape` has already compared
+    them all there. The cost is a few int32 ops on the two shapes: no tensor
+    data is read, nothing waits on the device beyond the assertion itself.
+
+    Two ops, because XLA (`jit_compile=True`) drops `tf.debugging.Assert`:
+
+    - the assertion, whose message names the function, both arguments and
+      their shapes; it fails first outside XLA;
+    - a stack of two empty tensors shaped like the compared sizes. Stacking
+      needs equal shapes, and XLA checks that when it compiles the function
+      for the actual input shapes (once per shape), so the first call with a
+      mismatch fails with `Shapes of all inputs must match: values[0].shape =
+      [2,8,8,3,0] != values[1].shape = [1,8,8,3,0]` at the node
+      `<fn>_<a>_and_<b>_must_have_the_same_shape`. (XLA also logs "Ignoring
+      Assert operator" for the assertions, once per compilation.)
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf  # lazily: spl_tf runs on JAX without TensorFlow
+
+    (name_a, a), (name_b, b) = first, second
+    if not (tf.is_tensor(a) and tf.is_tensor(b)):
+        return  # Keras symbolic tensors: no graph runs them
+    shape_a, shape_b = tf.shape(a), tf.shape(b)
+    sizes_a, sizes_b = tf.gather(shape_a, axes), tf.gather(shape_b, axes)
+    assertion = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(sizes_a, sizes_b)),
+        [f"{fn_name} expects {name_a} and {name_b} of {what}; got {name_a}", shape_a,
+         f"and {name_b}", shape_b],
+        summarize=max(len(a.shape), len(b.shape)),
+    )
+    with tf.control_dependencies([assertion]):  # outside XLA its message comes first
+        stacked = tf.stack([_empty_of_sizes(tf, sizes_a), _empty_of_sizes(tf, sizes_b)],
+                           name=_op_name(f"{fn_name}_{name_a}_and_{name_b}_must_have_{what}"))
+    # Nothing consumes the stack, so it would be pruned from the graph. An
+    # assertion is kept (it is stateful) and XLA compiles its inputs; this
+    # one always holds.
+    tf.debugging.Assert(tf.reduce_all(tf.shape(stacked) >= 0), [stacked])
+
+
+def _empty_of_sizes(tf, sizes):
+    """An int32 tensor of shape `sizes + [0]`: that shape, and no element to compute."""
+    return tf.zeros(tf.concat([sizes, [0]], axis=0), tf.int32)
+
+
+def _op_name(text: str) -> str:
+    """`text` as a TensorFlow op name: letters, digits, `_` and `.` only."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_")
 
 
 def check_pair(
@@ -196,6 +267,56 @@ def check_pair(
     for name, x in (first, second):
         check_batch(fn_name, name, x, channels, description, known=known, hint=hint)
     check_same_shape(fn_name, first, second)
+
+
+def check_last_axis(fn_name: str, arg_name: str, x: Any, size: int, description: str) -> None:
+    """Check that `x` (any known rank >= 1) has `size` entries on its last axis.
+
+    For functions on `(..., channels)` arrays of any rank (`rgb_to_y`).
+
+    Raises:
+        ValueError: on an unknown rank, a scalar, or another (or an unknown) size.
+    """
+    shape = static_shape(x)
+    if shape is None or not shape or shape[-1] != size:
+        got = "a tensor of unknown rank" if shape is None else f"shape {shape}"
+        raise ValueError(f"{fn_name} needs {description} (..., {size}) as {arg_name}; "
+                         f"got {got}.")
+
+
+def is_empty_batch(x: Any) -> bool:
+    """Whether `x` is a batch of 0 images, as far as its static shape tells."""
+    shape = static_shape(x) if hasattr(x, "shape") else None
+    return bool(shape) and shape[0] == 0
+
+
+def empty_per_image(x: Any) -> Any:
+    """The per-image values of an empty batch `x`: shape (0,) float32.
+
+    For the functions that cannot compute on no image (TensorFlow's oneDNN
+    convolutions give a batch of 0 the wrong channel count; Keras's eager
+    `min` on TensorFlow refuses empty tensors; JAX cannot reshape 0 elements
+    to `(0, -1)`). Summing `x` over its other axes keeps the values connected
+    to `x`: its gradient is an empty tensor, not None.
+    """
+    return ops.sum(ops.cast(x, "float32"), axis=tuple(range(1, len(x.shape))))
+
+
+def reduce_empty_batch(losses: Any, reduction: str | None) -> Any:
+    """A Keras-reduced loss of an empty batch: 0, where Keras leaves an empty tensor.
+
+    Keras's `Loss.__call__` returns per-image values of static shape (0,)
+    unreduced whatever the reduction, while a batch of unknown size that turns
+    out empty is reduced to 0 (its mean divides with `divide_no_nan`). The
+    losses pass Keras's result through here, so that an empty batch gives 0
+    for every reduction but None / "none" (which keep the empty vector).
+
+    `ops.sum` of the empty values is that 0 and keeps the loss connected to
+    its inputs: their gradients are empty tensors, not None.
+    """
+    if reduction in (None, "none") or static_shape(losses) != (0,):
+        return losses
+    return ops.sum(losses)
 
 
 def check_value_range(

@@ -1,23 +1,28 @@
 """The shared argument checks (`spl_tf.validation`) and their use by every loss and metric.
 
 Backend-agnostic, except the tests that trace with unknown dimensions
-(`tf.function` input signatures), which exist on TensorFlow only; the rest of
-this file is rerun under JAX by `test_this_file_under_jax`.
+(`tf.function` input signatures, the run-time shape check, XLA), which exist on
+TensorFlow only, and those of `jax.jit`, on JAX only; the file is rerun under
+JAX by `test_this_file_under_jax`.
 """
 
+import functools
 import math
+import re
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import pytest_under_jax
+from backend_utils import pytest_under_jax, value_and_grads
 from spl_tf import (
     CPL,
     GPL,
     SPL,
     ContextualLoss,
+    FSeSimLoss,
+    LSeSim,
     MakeupLoss,
     PerceptualLoss,
     colour_profile_loss,
@@ -27,9 +32,10 @@ from spl_tf import (
     spatial_correlative_loss,
     spatial_profile_loss,
 )
-from spl_tf.metrics import psnr, ssim
+from spl_tf.metrics import psnr, rgb_to_y, ssim
 from spl_tf.validation import (
     check_batch,
+    check_last_axis,
     check_non_negative_int,
     check_pair,
     check_positive_int,
@@ -40,6 +46,36 @@ from spl_tf.validation import (
 )
 
 RGB = np.zeros((2, 8, 8, 3), "float32")
+EMPTY = np.zeros((0, 16, 16, 3), "float32")
+
+
+@functools.cache
+def _feature_loss(kind: str, reduction: str | None = "sum_over_batch_size"):
+    """A small random-weight VGG loss, built once (building VGG is the slow part)."""
+    if kind == "perceptual":
+        return PerceptualLoss(("block1_conv1",), weights=None, reduction=reduction, name="vgg")
+    if kind == "contextual":
+        return ContextualLoss(("conv1_1",), weights=None, reduction=reduction, name="cx")
+    return FSeSimLoss(("relu1_1",), weights=None, reduction=reduction, name="fsesim")
+
+
+def _profile_loss(kind: str, reduction: str | None = "sum_over_batch_size"):
+    return {"SPL": SPL, "CPL": CPL, "GPL": GPL, "MakeupLoss": MakeupLoss}[kind](
+        reduction=reduction)
+
+
+def _loss(kind: str, reduction: str | None = "sum_over_batch_size"):
+    if kind in ("perceptual", "contextual", "fsesim"):
+        return _feature_loss(kind, reduction)
+    return _profile_loss(kind, reduction)
+
+
+def _y_true_for(kind: str, y_pred):
+    """MakeupLoss's y_true holds two RGB images (6 channels); the others' is RGB."""
+    return np.concatenate([y_pred, y_pred], axis=-1) if kind == "MakeupLoss" else y_pred
+
+
+LOSSES = ("SPL", "CPL", "GPL", "MakeupLoss", "perceptual", "contextual", "fsesim")
 
 
 class _Shaped:
@@ -88,10 +124,10 @@ def test_check_batch_refuses_non_real_dtypes(dtype):
         check_batch("fn", "img", np.zeros((1, 2, 2, 3), dtype))
 
 
-def test_check_batch_refuses_an_empty_batch():
-    with pytest.raises(ValueError, match=r"fn: img is an empty batch, shape \(0, 4, 4, 3\)"):
-        check_batch("fn", "img", np.zeros((0, 4, 4, 3), "float32"))
-    check_batch("fn", "img", _Shaped((None, 4, 4, 3)))  # unknown batch: not refused
+def test_check_batch_accepts_an_empty_batch():
+    # A batch of 0 has a value (0 once reduced); it used to be a ValueError.
+    empty = np.zeros((0, 4, 4, 3), "float32")
+    assert check_batch("fn", "img", empty, channels=3) is empty
 
 
 @pytest.mark.parametrize("channels", [1, 4])
@@ -119,6 +155,14 @@ def test_check_batch_known_axes():
     assert check_batch("fn", "img", x, known=("width",)) is x
     with pytest.raises(ValueError, match="unknown axis"):
         check_batch("fn", "img", x, known=("depth",))
+
+
+def test_check_last_axis():
+    check_last_axis("fn", "img", np.zeros((5, 3)), 3, "RGB images")
+    for shape in [(5, 4), ()]:
+        with pytest.raises(ValueError, match=rf"fn needs RGB images \(\.\.\., 3\) as img; "
+                                             rf"got shape {re.escape(str(shape))}"):
+            check_last_axis("fn", "img", np.zeros(shape), 3, "RGB images")
 
 
 def test_static_shape():
@@ -245,7 +289,8 @@ def test_losses_refuse_an_infinite_range(make, value_range):
 
 
 @pytest.mark.parametrize("function", [spatial_profile_loss, colour_profile_loss,
-                                      gradient_profile_loss, psnr, ssim])
+                                      gradient_profile_loss, psnr, ssim,
+                                      lambda a, b, value_range: rgb_to_y(a, value_range)])
 def test_functions_refuse_an_infinite_range(function):
     images = np.zeros((1, 16, 16, 3), "float32")
     with pytest.raises(ValueError, match="value_range .* finite"):
@@ -257,24 +302,40 @@ def test_makeup_loss_refuses_an_infinite_range():
         makeup_loss(np.zeros((1, 8, 8, 6), "float32"), RGB[:1], value_range=(0, math.inf))
 
 
-@pytest.mark.parametrize("reduction", ["sum", "sum_over_batch_size", None])
-@pytest.mark.parametrize("make", [SPL, CPL, GPL])
-def test_losses_refuse_an_empty_batch(make, reduction):
-    # Keras returns the empty per-image values unreduced: an empty tensor,
-    # not a number, for every reduction.
-    empty = np.zeros((0, 8, 8, 3), "float32")
-    with pytest.raises(ValueError, match=r"y_true is an empty batch, shape \(0, 8, 8, 3\)"):
-        make(reduction=reduction)(empty, empty)
+# --- empty batches -----------------------------------------------------------------
 
 
-def test_other_functions_refuse_an_empty_batch():
-    empty = np.zeros((0, 16, 16, 3), "float32")
-    for call in (lambda: psnr(empty, empty), lambda: ssim(empty, empty),
-                 lambda: contextual_loss(empty, empty),
-                 lambda: spatial_correlative_loss(empty, empty),
-                 lambda: MakeupLoss()(np.zeros((0, 16, 16, 6), "float32"), empty)):
-        with pytest.raises(ValueError, match="empty batch"):
-            call()
+@pytest.mark.parametrize("reduction", ["sum", "sum_over_batch_size", "mean"])
+@pytest.mark.parametrize("kind", LOSSES)
+def test_an_empty_batch_reduces_to_zero(kind, reduction):
+    # Keras leaves the per-image values of an empty batch unreduced: the loss
+    # was an empty tensor (not a number) for every reduction, then a ValueError.
+    loss = _loss(kind, reduction)
+    value = ops.convert_to_numpy(loss(_y_true_for(kind, EMPTY), EMPTY))
+    assert value.shape == () and value == 0.0
+
+
+@pytest.mark.parametrize("kind", LOSSES)
+def test_an_empty_batch_has_no_per_image_values(kind):
+    loss = _loss(kind, None)
+    values = ops.convert_to_numpy(loss(_y_true_for(kind, EMPTY), EMPTY))
+    assert values.shape == (0,)
+
+
+def test_an_empty_batch_keeps_a_gradient():
+    # The 0 is computed from the inputs: their gradient is empty, not missing.
+    value, (_, grad) = value_and_grads(SPL(reduction="sum"), EMPTY, EMPTY)
+    assert value == 0.0 and grad.shape == EMPTY.shape
+
+
+def test_functions_on_an_empty_batch():
+    for per_image in (psnr(EMPTY, EMPTY), ssim(EMPTY, EMPTY), contextual_loss(EMPTY, EMPTY),
+                      LSeSim(("relu1_1",), weights=None).generator_loss(EMPTY, EMPTY)):
+        assert ops.convert_to_numpy(per_image).shape == (0,)
+    for mode, other in (("cos", None), ("l1", None), ("info", EMPTY)):
+        # The mean over no image: 0, not NaN.
+        value = ops.convert_to_numpy(spatial_correlative_loss(EMPTY, EMPTY, other, mode=mode))
+        assert value.shape == () and value == 0.0
 
 
 def test_feature_losses_check_channels_and_shape():
@@ -365,7 +426,136 @@ if keras.backend.backend() == "tensorflow":
                                              "of the same shape"):
             _trace(spatial_correlative_loss, (None, 4, 4, 8), (None, 4, 5, 8))
 
+    def _wrapped(kind):
+        """`_loss(kind)` as a plain function, built now: not inside the trace
+        (Keras must not create the VGG weights in a tf.function's graph)."""
+        loss = _loss(kind)
+        return lambda a, b: loss(a, b)
+
+    # Every loss and metric, as (name, builder of a function of two NHWC
+    # tensors, y_true channels).
+    _EVERY = [
+        *[(name, functools.partial(_wrapped, name), 3) for name in ("SPL", "GPL", "CPL")],
+        ("MakeupLoss", functools.partial(_wrapped, "MakeupLoss"), 6),
+        ("vgg", functools.partial(_wrapped, "perceptual"), 3),
+        ("cx", functools.partial(_wrapped, "contextual"), 3),
+        ("fsesim", functools.partial(_wrapped, "fsesim"), 3),
+        ("psnr", lambda: psnr, 3),
+        ("ssim", lambda: ssim, 3),
+        ("contextual loss", lambda: contextual_loss, 3),
+        ("spatial_correlative_loss", lambda: spatial_correlative_loss, 3),
+    ]
+    _IDS = [name for name, _, _ in _EVERY]
+
+    @pytest.mark.parametrize("name,make,channels", _EVERY, ids=_IDS)
+    def test_every_loss_and_metric_refuses_unknown_rank(name, make, channels):
+        fn, pattern = make(), rf"ValueError: {name}: \w+ must be a rank-4 .* unknown rank"
+        with pytest.raises(ValueError, match=pattern):
+            _trace(fn, None, (None, 16, 16, 3))
+        with pytest.raises(ValueError, match=pattern):
+            _trace(fn, (None, 16, 16, channels), None)
+
+    def test_rgb_to_y_refuses_unknown_rank_and_channels():
+        # Unknown rank was TensorFlow's "Cannot iterate over a shape with unknown rank".
+        with pytest.raises(ValueError, match=r"rgb_to_y needs RGB images \(\.\.\., 3\) as "
+                                             r"images; got a tensor of unknown rank"):
+            _trace(rgb_to_y, None)
+        with pytest.raises(ValueError, match=r"rgb_to_y needs .*got shape \(None, 4, None\)"):
+            _trace(rgb_to_y, (None, 4, None))
+
+    @pytest.mark.parametrize("name,make,channels",
+                             [e for e in _EVERY if e[0] not in ("psnr", "contextual loss")],
+                             ids=[n for n in _IDS if n not in ("psnr", "contextual loss")])
+    def test_losses_that_need_the_channel_count_refuse_none(name, make, channels):
+        # (psnr and the contextual loss compute on any channel count, known or not.)
+        fn = make()
+        pattern = rf"ValueError: {name} .*(channel dimension is unknown|channels of \w+ static)"
+        with pytest.raises(ValueError, match=pattern):
+            _trace(fn, (None, 16, 16, None), (None, 16, 16, None))
+
+    # --- a batch mismatch that only shows at run time ------------------------------
+
+    _BATCH_OF_2 = np.zeros((2, 16, 16, 3), "float32")
+    _BATCH_OF_1 = _BATCH_OF_2[:1]
+
+    def _run_time_mismatch_pattern(name, a, b, what="the same shape", true_channels=3):
+        return (rf"{name} expects {a} and {b} of {what}; got {a}\] \[2 16 16 {true_channels}\] "
+                rf"\[and {b}\] \[1 16 16 3\]")
+
+    @pytest.mark.parametrize("name,make,channels", _EVERY, ids=_IDS)
+    def test_a_batch_mismatch_fails_at_run_time(name, make, channels):
+        # The losses used to broadcast the batch of 1 against the batch of 2
+        # and return a number.
+        unknown_batch = tf.function(make(), input_signature=[
+            tf.TensorSpec((None, 16, 16, channels)), tf.TensorSpec((None, 16, 16, 3))])
+        y_true = np.zeros((2, 16, 16, channels), "float32")
+        args = {"contextual loss": ("target", "generated"),
+                "spatial_correlative_loss": ("source", "target")}.get(name, ("y_true", "y_pred"))
+        what = "the same batch, height and width" if name == "MakeupLoss" else "the same shape"
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=_run_time_mismatch_pattern(name, *args, what, channels)):
+            unknown_batch(y_true, _BATCH_OF_1)
+        unknown_batch(y_true, _BATCH_OF_2)  # the same batch: no error
+
+    def test_a_run_time_check_does_not_change_the_value():
+        rng = np.random.default_rng(0)
+        a, b = (rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32") for _ in range(2))
+        loss = SPL(reduction="sum")
+        traced = tf.function(loss, input_signature=[tf.TensorSpec((None, None, None, 3))] * 2)
+        assert float(traced(a, b)) == float(loss(a, b))
+
+    def test_no_run_time_check_when_every_size_is_known():
+        # The assertion costs a few ops on the shapes, and only where a size is
+        # unknown while tracing; static shapes are compared once, in Python.
+        def assertions(*shapes):
+            graph = _trace(lambda a, b: SPL()(a, b), *shapes).graph
+            return [op for op in graph.get_operations() if op.type == "Assert"]
+
+        assert not assertions((2, 16, 16, 3), (2, 16, 16, 3))
+        assert assertions((None, 16, 16, 3), (None, 16, 16, 3))
+
+    def test_a_batch_mismatch_fails_under_xla():
+        # XLA drops tf.debugging.Assert; the stack of two empty tensors shaped
+        # like the inputs fails when XLA compiles for the actual shapes.
+        loss = SPL()
+        compiled = tf.function(loss, input_signature=[tf.TensorSpec((None, 16, 16, 3))] * 2,
+                               jit_compile=True)
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"(?s)Shapes of all inputs must match: values\[0\]\.shape = "
+                                 r"\[2,16,16,3,0\] != values\[1\]\.shape = \[1,16,16,3,0\]"
+                                 r".*SPL_y_true_and_y_pred_must_have_the_same_shape"):
+            compiled(_BATCH_OF_2, _BATCH_OF_1)
+        rng = np.random.default_rng(1)
+        a, b = (rng.uniform(-1, 1, (2, 16, 16, 3)).astype("float32") for _ in range(2))
+        np.testing.assert_allclose(float(compiled(a, b)), float(loss(a, b)), rtol=1e-6)
+
+    @pytest.mark.parametrize("reduction", ["sum", "sum_over_batch_size"])
+    def test_a_batch_empty_at_run_time_reduces_to_zero(reduction):
+        signature = [tf.TensorSpec((None, 16, 16, 3))] * 2
+        loss = tf.function(SPL(reduction=reduction), input_signature=signature)
+        assert float(loss(EMPTY, EMPTY)) == 0.0
+        # The mean over no image was 0 / 0 = NaN.
+        mean = tf.function(spatial_correlative_loss, input_signature=signature)
+        assert float(mean(EMPTY, EMPTY)) == 0.0
+
     def test_this_file_under_jax():
         result, output = pytest_under_jax("-p", "no:xdist", __file__, timeout=300)
         assert result.returncode == 0, output
         assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+if keras.backend.backend() == "jax":
+    import jax
+
+    def test_jit_refuses_a_batch_mismatch_while_tracing():
+        # JAX traces with every size known: the static check covers the case
+        # that needs a run-time assertion on TensorFlow.
+        pattern = (r"SPL expects y_true and y_pred of the same shape; got y_true "
+                   r"\(2, 8, 8, 3\) and y_pred \(1, 8, 8, 3\)")
+        with pytest.raises(ValueError, match=pattern):
+            jax.jit(SPL())(RGB, RGB[:1])
+
+    def test_jit_gives_zero_for_an_empty_batch():
+        for reduction in ("sum", "sum_over_batch_size"):
+            assert float(jax.jit(SPL(reduction=reduction))(EMPTY, EMPTY)) == 0.0
+        assert float(jax.jit(spatial_correlative_loss)(EMPTY, EMPTY)) == 0.0
