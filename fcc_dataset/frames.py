@@ -10,6 +10,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from fcc_dataset import processes
+
 STEP = 20
 HEAD_SECONDS = 150
 TAIL_SECONDS = 180
@@ -43,7 +45,9 @@ def extract(video: Path, video_id: str, folder: Path) -> dict[str, Path]:
 
 def _run(arguments: list[str]) -> None:
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *arguments]
-    result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    # ffmpeg dies with the process that waits for it, so a killed worker leaves none.
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace",
+                            preexec_fn=processes.end_with_parent())
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
         raise ExtractionError(f"ffmpeg: {lines[-1] if lines else f'exit code {result.returncode}'}")

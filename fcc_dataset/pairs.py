@@ -9,7 +9,9 @@ with the source's own name); both are resized to `--image_size`, the reference i
 onto the source through their 68 dlib landmarks (`fcc_dataset.align`), and
 `[source | warped reference]` is saved as `<source stem><reference stem>.jpg`.
 The draw depends only on `--seed` and the file names, not on `--jobs`. Outputs that exist
-are skipped (they are written atomically), so an interrupted run resumes. Faces dlib
+are skipped (they are written atomically), so an interrupted run resumes; one run at a
+time writes to a folder (`OUTPUT_DIR/.lock`), and it deletes the temp files of a killed
+one. Worker processes end with the run, however it ends. Faces dlib
 does not find are fitted to the whole image, as in the original, and listed at the end.
 """
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 import os
 import signal
 import zlib
@@ -29,7 +30,8 @@ import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from fcc_dataset import align, cli, image_io
+from fcc_dataset import align, cli, image_io, locks, processes
+from fcc_dataset.faults import pause_point
 from fcc_dataset.errors import InputError
 
 # Smaller, a face crop's face is too small for dlib's detector even upsampled once.
@@ -107,8 +109,22 @@ def make_pairs(
     source_files = _images(sources, "sources")
     reference_files = _images(references, "references")
     _check_output_dir(output_dir, sources, references)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # One run per folder, so that the temp files a killed run left can be deleted
+    # (another live run's would be in use).
+    with locks.hold(output_dir, "--output_dir", "pairs run"):
+        _remove_temp_files(output_dir)
+        return _write_pairs(source_files, reference_files, output_dir, pairs, image_size,
+                            seed, jobs)
 
+
+def _remove_temp_files(output_dir: Path) -> None:
+    """Delete the `.*.tmp` files of writes a kill interrupted (see image_io.write_bytes)."""
+    for stale in output_dir.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _write_pairs(source_files: list[Path], reference_files: list[Path], output_dir: Path,
+                 pairs: int, image_size: int, seed: int, jobs: int) -> PairsReport:
     report = PairsReport()
     tasks = []
     for task, existing in _plan(source_files, reference_files, output_dir, pairs, seed):
@@ -126,6 +142,7 @@ def make_pairs(
                 logging.warning("%s", line)
             _merge(totals, outcome)
             bar.update(outcome.attempted)
+            pause_point("pairs:source")  # between sources, in the parent
     report.written = totals.written
     report.failed = sorted(totals.failed)
     report.unreadable = sorted(map(str, totals.unreadable))
@@ -215,10 +232,11 @@ def _run(tasks: list[_Task], image_size: int, jobs: int) -> Iterator[_Outcome]:
     """
     if not tasks:
         return
-    # Spawned, not forked: the caller may hold threads (TensorFlow, OpenCV) a fork breaks.
-    context = multiprocessing.get_context("spawn")
+    # Spawned (the caller may hold threads a fork breaks), and ending with this process
+    # even when it is SIGKILLed: made, used and terminated here, in one thread that
+    # outlives them (see processes).
     with _single_threaded_children():
-        pool = context.Pool(min(jobs, len(tasks)), _init_worker, (image_size,))
+        pool = processes.pool(min(jobs, len(tasks)), _init_worker, (image_size,))
     with pool:
         yield from pool.imap_unordered(_run_in_worker, tasks)
 
@@ -284,6 +302,7 @@ class _Aligner:
                 continue
             image_io.write_rgb(output, align.pair_image(alignment))
             outcome.written += 1
+            pause_point("pairs:pair")  # a kill here leaves a source's pairs half written
         return outcome
 
     def _face(self, path: Path, outcome: _Outcome, cache: bool) -> align.Face | None:

@@ -6,18 +6,16 @@ function so that tests and benchmarks can call it without flags.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import importlib.util
-import multiprocessing
 import shutil
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from fcc_dataset.errors import InputError
-from fcc_dataset import video
+from fcc_dataset import locks, processes, video
+from fcc_dataset.faults import pause_point
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord
 
@@ -51,7 +49,7 @@ def build(rows: list[VideoRow], output_dir: Path, *, videos_dir: Path | None = N
     """
     _check_tools(download)
     _check_videos_dir(videos_dir, download, keep_videos)
-    with _locked(output_dir):
+    with locks.hold(output_dir, "--output_dir", "build"):
         _prepare(output_dir)
         manifest = Manifest.load(output_dir)
         todo = [r for r in rows if manifest.needs_work(r.video_id, retry_unavailable)]
@@ -78,6 +76,7 @@ def _run(tasks: list[video.Task], jobs: int, manifest: Manifest, total: int,
             faces += record.faces
             bar.set_postfix(faces=faces, refresh=False)
             bar.update()
+            pause_point("build:video")  # a kill between videos loses none that finished
     return processed
 
 
@@ -87,9 +86,10 @@ def _outcomes(tasks: list[video.Task], jobs: int) -> Iterator[tuple[str, VideoRe
         for task in tasks:
             yield task.row.video_id, video.process(task)
         return
-    # Processes, since dlib and ffmpeg's caller are CPU bound; spawned, so that no
-    # worker inherits the parent's threads or locks.
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    # Processes, since dlib and ffmpeg's caller are CPU bound. They end with this
+    # process even when it is SIGKILLed; they are started by the submits below, in
+    # this thread, which waits in the finally until they are gone (see processes).
+    pool = processes.executor(jobs)
     try:
         futures = {pool.submit(video.process, task): task.row.video_id for task in tasks}
         for future in as_completed(futures):
@@ -115,24 +115,6 @@ def _check_videos_dir(videos_dir: Path | None, download: bool, keep_videos: bool
         raise InputError("--nodownload needs --videos_dir, the folder of <id>.mp4 files")
     if videos_dir is not None and not keep_videos and not videos_dir.is_dir():
         raise InputError(f"--videos_dir {videos_dir} is not a folder")
-
-
-@contextlib.contextmanager
-def _locked(output_dir: Path) -> Iterator[None]:
-    """Hold `output_dir/.lock`: two builds into one folder would delete each other's
-    work. The kernel drops the lock of a killed process."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        lock = (output_dir / ".lock").open("a")
-    except OSError as error:
-        raise InputError(f"--output_dir {output_dir}: cannot write there ({error})") from error
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise InputError(f"--output_dir {output_dir}: another build is writing there") \
-                from error
-        yield
 
 
 def _prepare(output_dir: Path) -> None:

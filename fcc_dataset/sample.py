@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from fcc_dataset import cli, frames
+from fcc_dataset import cli, frames, processes
 from fcc_dataset.errors import InputError
 
 SIZE = 512  # the astronaut photo is 512x512
@@ -50,7 +50,8 @@ def write_sample_video(path: Path, seconds: float = 3, fps: int = 20,
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{SIZE}x{SIZE}", "-r", str(fps), "-i", "-",
         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(path),
     ]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as ffmpeg:
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=processes.end_with_parent()) as ffmpeg:
         for frame in sample_frames(seconds, fps, no_face_every):
             ffmpeg.stdin.write(frame.tobytes())
         _, stderr = ffmpeg.communicate()

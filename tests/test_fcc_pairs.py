@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -155,7 +157,7 @@ def test_make_pairs_names_reports_resumes_and_matches_across_jobs(folders, tmp_p
     output = tmp_path / "pairs"
     report = pairs.make_pairs(sources, references, output, pairs=2, image_size=SIZE, seed=0)
 
-    files = sorted(output.iterdir())
+    files = sorted(output.glob("*.jpg"))
     assert report.written == len(files) == 8  # 4 readable sources x 2
     reference_stems = {p.stem for p in references.iterdir()}
     for file in files:
@@ -178,12 +180,12 @@ def test_make_pairs_names_reports_resumes_and_matches_across_jobs(folders, tmp_p
     times = {p: p.stat().st_mtime_ns for p in files}
     again = pairs.make_pairs(sources, references, output, pairs=2, image_size=SIZE, seed=0)
     assert again.written == 0 and again.skipped_existing == 8
-    assert {p: p.stat().st_mtime_ns for p in output.iterdir()} == times
+    assert {p: p.stat().st_mtime_ns for p in output.glob("*.jpg")} == times
 
     # Two workers choose and draw the same.
     parallel = pairs.make_pairs(sources, references, tmp_path / "jobs2", 2, SIZE, seed=0, jobs=2)
     assert parallel.written == 8
-    assert sorted(p.name for p in (tmp_path / "jobs2").iterdir()) == [p.name for p in files]
+    assert sorted(p.name for p in (tmp_path / "jobs2").glob("*.jpg")) == [p.name for p in files]
     for file in files:
         two = image_io.read_rgb(tmp_path / "jobs2" / file.name)
         assert np.abs(image_io.read_rgb(file).astype(int) - two).max() <= 2
@@ -234,11 +236,24 @@ def test_cli_writes_pairs_and_a_summary(tmp_path):
     sources, references = tmp_path / "src", tmp_path / "ref"
     write_rgb(sources / "s.jpg", face_photo(**SOURCE, size=SIZE))
     write_rgb(references / "r.png", face_photo(**REFERENCE, size=SIZE))
+    stale = tmp_path / "out" / ".sr.jpg.x1y2.tmp"  # what a killed run's write leaves
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
     result = run_cli(f"--sources={sources}", f"--references={references}",
                      f"--output_dir={tmp_path / 'out'}", f"--image_size={SIZE}")
     assert result.returncode == 0, result.stderr
     assert "1 pairs written" in result.stdout
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["sr.jpg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock", "sr.jpg"]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(folders, tmp_path):
+    with (tmp_path / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        with pytest.raises(InputError, match=rf"another pairs run \(pid {os.getpid()}\)"):
+            pairs.make_pairs(*folders, tmp_path, pairs=1, image_size=SIZE)
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]
 
 
 @pytest.mark.parametrize(
