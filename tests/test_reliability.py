@@ -13,7 +13,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tiny_configs
 from applications.common import callbacks, prediction, training

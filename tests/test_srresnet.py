@@ -71,20 +71,51 @@ def test_missing_extra_and_mismatched_files(tmp_path):
     with pytest.raises(InputError, match=r"0003.png is 30x24 but .*0003x4.png is 30x24: "
                                          r"HR must be x4 the LR size"):
         data.folder_pairs(_data(root), "train")
-    (hr_dir / "0003.png").write_bytes(b"not an image")  # what the pipeline cannot decode
-    with pytest.raises(InputError, match=r"DIV2K_train_HR/0003.png: unreadable image "
-                                         r"\(not a valid PNG or JPEG\)"):
+    (hr_dir / "0003.jpg").write_bytes((hr_dir / "0001.png").read_bytes())
+    with pytest.raises(InputError, match=r"0003.jpg and .*0003.png would pair with the same"):
         data.folder_pairs(_data(root), "train")
+    (hr_dir / "0003.jpg").unlink()
     with pytest.raises(InputError, match=r"DIV2K_train_LR_unknown/X4: no such folder"):
         data.folder_pairs(_data(root, "unknown"), "train")
     with pytest.raises(InputError, match=r"give --data_dir \(DIV2K folders\) or --tfds_name"):
         data.folder_pairs(SRData(), "train")
 
 
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_a_truncated_image_skips_its_pair_in_training_and_prediction(tmp_path, caplog):
+    root = write_div2k(tmp_path / "data", degradation="unknown")
+    bad_hr = root / "DIV2K_train_HR" / "0002.png"
+    _truncate(bad_hr)
+    assert image_io.read_rgb(bad_hr) is None  # what the pipeline's decoder refuses
+    with caplog.at_level("WARNING"):
+        pairs = data.folder_pairs(_data(root, "unknown"), "train")
+    assert [p.hr.name for p in pairs] == ["0001.png", "0003.png", "0004.png"]
+    assert any(f"skipping the pair 0002: {bad_hr} unreadable" in r.getMessage()
+               for r in caplog.records)
+
+    run = tmp_path / "run"
+    training.train(SuperResolution(), tiny_configs.srresnet(root), run)
+    assert len((run / "training_log.csv").read_text().splitlines()) == 2
+
+    _truncate(root / "DIV2K_valid_LR_unknown" / "X4" / "0802x4.png")
+    out = tmp_path / "pred"
+    prediction.predict(SuperResolution(), tiny_configs.predict(
+        SRPredictConfig, SRData(data_dir=str(root)), checkpoint=run / "model.keras",
+        output_dir=out))
+    assert [p.name for p in (out / "prediction").iterdir()] == ["0801x4.png"]
+    for bad in (root / "DIV2K_train_HR").iterdir():
+        _truncate(bad)
+    with pytest.raises(InputError, match="no readable LR/HR pairs"):
+        data.folder_pairs(_data(root, "unknown"), "train")
+
+
 def test_image_size_is_what_the_pipeline_decodes(tmp_path):
     grey = tmp_path / "grey.png"
     image_io.write_bytes(grey, tf.io.encode_png(np.zeros((5, 7, 1), np.uint8)).numpy())
-    assert data.image_size(grey) == (7, 5)  # (width, height)
+    assert data.decoded_size(grey) == (7, 5)  # (width, height)
     assert image_io.read_rgb(grey).shape == (5, 7, 3)  # grey decodes as RGB
 
 
@@ -122,8 +153,8 @@ def _block_mean(hr, scale):
 def test_random_crops_are_aligned():
     lr, hr = _block_mean_pair()
     positions = set()
-    for _ in range(20):
-        lr_crop, hr_crop = data.random_crop_pair(lr, hr, 4, 4)
+    for i in range(20):
+        lr_crop, hr_crop = data.random_crop_pair(lr, hr, 4, 4, tf.constant([i, 7], tf.int64))
         assert lr_crop.shape == (4, 4, 3) and hr_crop.shape == (16, 16, 3)
         np.testing.assert_allclose(_block_mean(hr_crop.numpy(), 4), lr_crop.numpy(), atol=1e-6)
         positions.add(lr_crop.numpy().tobytes())
@@ -133,8 +164,8 @@ def test_random_crops_are_aligned():
 def test_flip_rotate_keeps_pairs_aligned():
     lr, hr = _block_mean_pair(lr_size=(6, 6))
     outcomes = set()
-    for _ in range(30):
-        lr_aug, hr_aug = data.flip_rotate(lr, hr)
+    for i in range(30):
+        lr_aug, hr_aug = data.flip_rotate(lr, hr, tf.constant([i, 3], tf.int64))
         np.testing.assert_allclose(_block_mean(hr_aug.numpy(), 4), lr_aug.numpy(), atol=1e-6)
         outcomes.add(lr_aug.numpy().tobytes())
     assert len(outcomes) >= 4

@@ -10,7 +10,7 @@ import numpy as np
 
 from applications.common.application import (Application, Batch, Predictor, Scoring,
                                              TrainData)
-from applications.srresnet import data
+from applications.srresnet import data, tiling
 from applications.srresnet.config import SRConfig, SRPredictConfig
 from applications.srresnet.model import build_srresnet
 from spl_tf import SPL
@@ -46,6 +46,11 @@ class SuperResolution(Application):
         """LR inputs enlarged (nearest) beside output and target."""
         scale = outputs.shape[1] // inputs.shape[1]
         return [np.repeat(np.repeat(inputs, scale, axis=1), scale, axis=2), outputs, targets]
+
+    def inference(self, config: SRPredictConfig, predict: Predictor) -> Predictor:
+        """`predict` on tiles of images larger than `--tile_size` (see `tiling`)."""
+        settings = config.inference
+        return tiling.tiled(predict, settings.tile_size, settings.tile_overlap)
 
     def baseline(self, config: SRPredictConfig) -> tuple[str, Predictor]:
         return "bicubic", bicubic(config.data.scale)

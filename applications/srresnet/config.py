@@ -66,8 +66,39 @@ class SRTargets:
         absolute_paths(self)
 
 
+# SRResNet's receptive radius, measured with an impulse on random weights
+# (`tiling.receptive_radius`), is 2 * num_blocks + 8 LR pixels: 40 for the default 16
+# blocks at x2, x3 and x4. The default overlap covers it, and up to 20 blocks.
+DEFAULT_TILE_OVERLAP = 48
+# The default x4 SRResNet (64 filters) peaks at about 8 GB on CPU for a 384x384 LR
+# tile (4 GB at 256, 14 GB at 512); larger images are what made predict run out.
+DEFAULT_TILE_SIZE = 384
+
+
+@dataclasses.dataclass(frozen=True)
+class SRInference:
+    """Tiled inference: memory bounded by the tile, whatever the image size."""
+
+    tile_size: int = option(DEFAULT_TILE_SIZE, "Run images larger than this many LR pixels "
+                            "(height or width) as tiles of tile_size x tile_size LR pixels, "
+                            "so memory stays bounded (the default x4 SRResNet peaks at about "
+                            "8 GB on CPU at 384); 0 runs every image whole.")
+    tile_overlap: int = option(DEFAULT_TILE_OVERLAP, "LR pixels of context on each side of a "
+                               "tile, dropped from its output. Outputs equal the untiled ones "
+                               "when it is at least the model's receptive radius, "
+                               "2 * num_blocks + 8 (40 for the default 16 blocks).")
+
+    def __post_init__(self):
+        check(self.tile_size >= 0, "tile_size", self.tile_size, "must be >= 0 (0: no tiling)")
+        check(self.tile_overlap >= 0, "tile_overlap", self.tile_overlap, "must be >= 0")
+        check(self.tile_size == 0 or self.tile_size > 2 * self.tile_overlap, "tile_overlap",
+              self.tile_overlap, f"must be less than half of --tile_size={self.tile_size}, "
+              "so every tile keeps a core")
+
+
 @dataclasses.dataclass(frozen=True)
 class SRPredictConfig:
     prediction: PredictionConfig
     data: SRData = SRData()
     targets: SRTargets = SRTargets()
+    inference: SRInference = SRInference()

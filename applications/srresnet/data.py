@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
+from applications.common import augment
 from applications.common.application import Batch, TrainData
 from applications.common.config import TrainingConfig
 from applications.srresnet.config import SRData
@@ -56,11 +58,9 @@ def folder_pairs(data: SRData, split: str) -> list[Pair]:
 def match_pairs(lr_dir: Path, hr_dir: Path, scale: int) -> list[Pair]:
     """Pair `NAMExS.png` in lr_dir with `NAME.png` in hr_dir; check names and sizes."""
     suffix = f"x{scale}"
-    hr = {p.stem: p for p in image_io.list_images(hr_dir)}
-    lr = {}
-    for path in image_io.list_images(lr_dir):
-        name = path.stem[: -len(suffix)] if path.stem.endswith(suffix) else path.stem
-        lr[name] = path
+    hr = _by_name(image_io.list_images(hr_dir), lambda stem: stem)
+    lr = _by_name(image_io.list_images(lr_dir),
+                  lambda stem: stem[: -len(suffix)] if stem.endswith(suffix) else stem)
     if not hr:
         raise InputError(f"{hr_dir}: no PNG or JPEG images")
     missing = sorted(set(hr) - set(lr))
@@ -74,25 +74,43 @@ def match_pairs(lr_dir: Path, hr_dir: Path, scale: int) -> list[Pair]:
     names = sorted(hr)
     paths = [p for name in names for p in (lr[name], hr[name])]
     with ThreadPoolExecutor() as pool:  # the decoder releases the GIL
-        sizes = dict(zip(paths, pool.map(image_size, paths)))
+        sizes = dict(zip(paths, pool.map(decoded_size, paths)))
     pairs = []
     for name in names:
         lr_size, hr_size = sizes[lr[name]], sizes[hr[name]]
+        unreadable = [p for p in (lr[name], hr[name]) if sizes[p] is None]
+        if unreadable:
+            logging.warning("skipping the pair %s: %s unreadable (not a valid PNG or JPEG)",
+                            name, " and ".join(map(str, unreadable)))
+            continue
         if hr_size != (lr_size[0] * scale, lr_size[1] * scale):
             raise InputError(
                 f"{hr[name]} is {hr_size[0]}x{hr_size[1]} but {lr[name]} is "
                 f"{lr_size[0]}x{lr_size[1]}: HR must be x{scale} the LR size"
             )
         pairs.append(Pair(lr[name], hr[name], lr_size))
+    if not pairs:
+        raise InputError(f"{lr_dir}, {hr_dir}: no readable LR/HR pairs "
+                         f"({len(names)} pairs found, every one with an unreadable image)")
     return pairs
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of the image as the pipeline decodes it; InputError if it cannot."""
+def _by_name(paths: list[Path], name_of) -> dict[str, Path]:
+    """`{pair name: path}`; two images of one name (`a.png`, `a.jpg`) are an error."""
+    found: dict[str, Path] = {}
+    for path in paths:
+        name = name_of(path.stem)
+        if name in found:
+            raise InputError(f"{found[name]} and {path} would pair with the same image; "
+                             "keep one of them")
+        found[name] = path
+    return found
+
+
+def decoded_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of the image as the pipeline decodes it; None if it cannot."""
     image = image_io.read_rgb(path)
-    if image is None:
-        raise InputError(f"{path}: unreadable image (not a valid PNG or JPEG)")
-    return image.shape[1], image.shape[0]
+    return None if image is None else (image.shape[1], image.shape[0])
 
 
 def _decode(path: tf.Tensor) -> tf.Tensor:
@@ -103,11 +121,13 @@ def _to_unit_range(lr, hr):
     return image_io.to_float(lr), image_io.to_float(hr)
 
 
-def random_crop_pair(lr: tf.Tensor, hr: tf.Tensor, lr_crop: int, scale: int):
-    """Aligned crops: lr_crop x lr_crop of LR and the HR region it came from."""
+def random_crop_pair(lr: tf.Tensor, hr: tf.Tensor, lr_crop: int, scale: int, seed: tf.Tensor):
+    """Aligned crops: lr_crop x lr_crop of LR and the HR region it came from, placed
+    by the stateless `seed` (shape (2,))."""
     shape = tf.shape(lr)
-    y = tf.random.uniform((), 0, shape[0] - lr_crop + 1, tf.int32)
-    x = tf.random.uniform((), 0, shape[1] - lr_crop + 1, tf.int32)
+    seed_y, seed_x = tf.unstack(augment.seeds(seed, 2))
+    y = augment.integer(seed_y, 0, shape[0] - lr_crop + 1)
+    x = augment.integer(seed_x, 0, shape[1] - lr_crop + 1)
     lr = lr[y:y + lr_crop, x:x + lr_crop]
     hr = hr[y * scale:(y + lr_crop) * scale, x * scale:(x + lr_crop) * scale]
     lr.set_shape([lr_crop, lr_crop, 3])
@@ -115,10 +135,11 @@ def random_crop_pair(lr: tf.Tensor, hr: tf.Tensor, lr_crop: int, scale: int):
     return lr, hr
 
 
-def flip_rotate(lr: tf.Tensor, hr: tf.Tensor):
-    """The same random flip and quarter turn for both images."""
-    flip = tf.random.uniform(()) < 0.5
-    turns = tf.random.uniform((), 0, 4, tf.int32)
+def flip_rotate(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor):
+    """The same random flip and quarter turn for both images, drawn from `seed`."""
+    seed_flip, seed_turns = tf.unstack(augment.seeds(seed, 2))
+    flip = augment.coin(seed_flip)
+    turns = augment.integer(seed_turns, 0, 4)
 
     def apply(image):
         image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
@@ -158,12 +179,11 @@ def training_data(data: SRData, training: TrainingConfig) -> TrainData:
         raise InputError(f"{count} training images, fewer than one batch "
                          f"(--batch_size={training.batch_size})")
     train = train.shuffle(min(count, 1000), seed=training.seed, reshuffle_each_iteration=True)
-    train = train.repeat().map(
-        lambda lr, hr: random_crop_pair(lr, hr, data.lr_crop_size, data.scale),
-        num_parallel_calls=tf.data.AUTOTUNE)
-    if data.augment:
-        train = train.map(flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
-    train = train.map(_to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)
+    # Second net behind match_pairs: a file that changed since does not stop training.
+    train = train.repeat().ignore_errors(log_warning=True)
+    train = augment.with_seeds(train, training.seed).map(
+        lambda pair, seed: _augmented(*pair, seed, data), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=False)
     train = train.batch(training.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     valid, _ = _pairs_dataset(data, "valid")
@@ -174,6 +194,15 @@ def training_data(data: SRData, training: TrainingConfig) -> TrainData:
     return TrainData(train, steps,
                      (np.stack([s[0] for s in sample]), np.stack([s[1] for s in sample])),
                      validation)
+
+
+def _augmented(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor, data: SRData):
+    """A training example: aligned crops, flipped and turned with `--augment`, in [-1, 1]."""
+    seed_crop, seed_flip = tf.unstack(augment.seeds(seed, 2))
+    lr, hr = random_crop_pair(lr, hr, data.lr_crop_size, data.scale, seed_crop)
+    if data.augment:
+        lr, hr = flip_rotate(lr, hr, seed_flip)
+    return _to_unit_range(lr, hr)
 
 
 def _check_crop_fits(pairs: list[Pair], lr_crop: int) -> None:
@@ -224,8 +253,13 @@ def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator
     files = image_io.list_images(input_dir)
     if not files:
         raise InputError(f"{input_dir}: no PNG or JPEG images (--input_dir)")
-    for path in files:
+    written = 0
+    for path, name in zip(files, image_io.output_names(files)):
         image = image_io.read_rgb(path)
         if image is None:
-            raise InputError(f"{path}: unreadable image")
-        yield image_io.to_float(image)[None], None, [path.stem]
+            logging.warning("skipping %s: unreadable (not a valid PNG or JPEG)", path)
+            continue
+        written += 1
+        yield image_io.to_float(image)[None], None, [name]
+    if not written:
+        raise InputError(f"{input_dir}: no readable PNG or JPEG images (--input_dir)")

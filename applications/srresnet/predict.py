@@ -9,6 +9,11 @@ Writes `input/` (LR), `prediction/` (SR) and, with high-resolution images,
 (BT.601), border shaved by the scale, for the outputs and for bicubic
 upscaling as the baseline. From a run folder, the run's data settings
 (`--data_dir`, `--scale`, ...) are the defaults.
+
+Images larger than `--tile_size` LR pixels (384 by default) run as tiles with
+`--tile_overlap` (48) pixels of context on each side, so memory is bounded by the
+tile and outputs equal the untiled ones (see `applications.srresnet.tiling`);
+`--tile_size=0` runs every image whole.
 """
 
 from applications.common.commands import predict_command
