@@ -98,8 +98,10 @@ def planar_similarity(a, b, height, weights=None):
         ops.convert_to_tensor(weights, "float32"), (1, channels, 1, 1)
     ) / ops.cast(height, "float32")
 
+    # `scale` is an argument, not a closure: jax.custom_gradient cannot close over
+    # a tracer of an enclosing transform (jax.grad(jax.jit(loss)) would fail).
     @ops.custom_gradient
-    def similarity(a, b):
+    def similarity(a, b, scale):
         rows = _ProfileStats(a, b, axis=3)
         cols = _ProfileStats(a, b, axis=2)
         value = -(
@@ -118,11 +120,11 @@ def planar_similarity(a, b, height, weights=None):
             grad_b = u * (
                 cross * a - (rows.cosine * rows.inv_bb + cols.cosine * cols.inv_bb) * b
             )
-            return grad_a, grad_b
+            return grad_a, grad_b, ops.zeros_like(scale)
 
         return value, grad
 
-    return similarity(a, b)
+    return similarity(a, b, scale)
 
 
 class _ProfileStats:

@@ -1,7 +1,6 @@
 """Training and prediction lose nothing: locks, bad files, NaN, overwrites, modes,
 determinism (the kill-anywhere suite is test_training_faults.py)."""
 
-import dataclasses
 import logging
 import os
 import signal
@@ -125,28 +124,24 @@ def test_a_truncated_jpeg_in_train_or_val_is_skipped_with_a_warning(tmp_path, ca
         "test_00.png", "test_01.png"]
 
 
-def test_a_truncated_keras_file_is_named_as_damaged_not_missing(tmp_path):
-    data = write_pairs(tmp_path / "data")
-    run = tmp_path / "run"
-    training.train(Pix2Pix(), tiny_configs.pix2pix(data, epochs=1), run)
-    _truncate(run / "model.keras")
-    with pytest.raises(InputError, match=r"model.keras: not a readable .keras file"):
-        prediction.load_predictor(run / "model.keras")
-
-
 # --- prediction never overwrites ----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def two_checkpoints(tmp_path_factory):
+    """Pairs data, and a run's checkpoint after epoch 1 and its model after epoch 2."""
     root = tmp_path_factory.mktemp("ckpts")
     data = write_pairs(root / "data")
-    first, second = root / "first", root / "second"
-    training.train(Pix2Pix(), tiny_configs.pix2pix(data, epochs=1), first)
-    config = tiny_configs.pix2pix(data, epochs=1)
-    training.train(Pix2Pix(), dataclasses.replace(
-        config, training=dataclasses.replace(config.training, seed=1)), second)
-    return data, first / "model.keras", second / "model.keras"
+    training.train(Pix2Pix(), tiny_configs.pix2pix(data, epochs=2), root / "run")
+    return data, root / "run" / "checkpoints" / "epoch_001.keras", root / "run" / "model.keras"
+
+
+def test_a_truncated_keras_file_is_named_as_damaged_not_missing(two_checkpoints, tmp_path):
+    damaged = tmp_path / "model.keras"
+    damaged.write_bytes(two_checkpoints[2].read_bytes())
+    _truncate(damaged)
+    with pytest.raises(InputError, match=rf"{damaged}: not a readable .keras file"):
+        prediction.load_predictor(damaged)
 
 
 def _predict_folder(checkpoint: Path, images: Path, out: Path, **options):

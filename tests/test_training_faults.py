@@ -39,8 +39,6 @@ CHAIN = [
     ("write:epoch_001.keras", 0),    # the first checkpoint, written but not renamed
     ("epoch:committed", 1),          # just after epoch 1 is checkpointed
     ("train:batch@2", 1),            # the last step of epoch 2
-    ("write:epoch_002.png", 1),      # inside epoch 2's strip
-    ("write:training_log.csv", 1),   # inside epoch 2's log
     ("write:epoch_002.keras", 1),    # epoch 2's checkpoint, epoch 1's kept
     ("epoch:committed@2", 3),        # after the last epoch, before the final model
     ("write:model.keras", 3),        # inside the final model
@@ -107,14 +105,14 @@ def _check_whole(run: Path) -> None:
     assert int(model.optimizer.iterations) == EPOCHS * STEPS
     import tensorflow as tf
 
-    served = tf.saved_model.load(str(run / "export")).serve(tf.zeros((1, 16, 16, 3)))
-    assert tuple(served.shape) == (1, 16, 16, 3)
+    exported = tf.saved_model.load(str(run / "export"))  # kept: it owns the variables
+    assert tuple(exported.serve(tf.zeros((1, 16, 16, 3))).shape) == (1, 16, 16, 3)
     leftovers = [p for p in run.rglob(".*") if p.name != ".lock"]
     assert not leftovers, leftovers
 
 
 def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
-    data = write_pairs(tmp_path / "data", {"train": 8, "val": 2})
+    data = write_pairs(tmp_path / "data", {"train": 8})  # no val/: one step traced less
     run, marker = tmp_path / "run", tmp_path / "paused"
     command = _command(data, run)
     survived = 0
@@ -127,7 +125,7 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
                            timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     _check_whole(run)
-    assert survived == len(CHAIN) == 13
+    assert survived == len(CHAIN) == 11
 
     # A checkpoint damaged on disk: the rerun falls back to the one before, says so in
     # one line, redoes the epoch after it, and the run is whole again.
