@@ -4,7 +4,23 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+# Two more for `make test-compat`: the oldest versions setup.py allows, and Keras + JAX without
+# TensorFlow. Each venv ignores itself in git (its own .gitignore).
+COMPAT_VENV   := .venv-compat
+COMPAT_PY     := $(COMPAT_VENV)/bin/python
+COMPAT_STAMP  := $(COMPAT_VENV)/.installed
+NOTF_VENV     := .venv-keras-only
+NOTF_PY       := $(NOTF_VENV)/bin/python
+NOTF_STAMP    := $(NOTF_VENV)/.installed
+OLDEST        := tests/compat/oldest.txt
+# The golden values, Keras integration (XLA, bfloat16, saving, MirroredStrategy), one tiny
+# training run with its export, and the tensorflow-datasets reader.
+COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
+                 tests/test_pix2pix_e2e.py::test_exported_model_takes_any_size \
+                 tests/test_srresnet.py::test_tfds_source_with_mock_data
+NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
+
+.PHONY: install demo test test-compat test-compat-oldest test-compat-keras-only bench clean
 
 install: $(STAMP)
 
@@ -22,6 +38,38 @@ demo: $(STAMP)
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 tests
 
+# The oldest allowed versions, then spl_tf on Keras + JAX with no TensorFlow installed.
+# (TensorFlow 2.16 has wheels up to Python 3.12: give PYTHON=python3.12 on a newer system.)
+test-compat: test-compat-oldest test-compat-keras-only
+
+test-compat-oldest: $(COMPAT_STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(COMPAT_PY) -m pytest -p no:cacheprovider $(COMPAT_TESTS)
+
+test-compat-keras-only: $(NOTF_STAMP)
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu SPL_TF_EXPECT_NO_TENSORFLOW=1 \
+	  $(NOTF_PY) -m pytest -p no:cacheprovider $(NOTF_TESTS)
+
+# Built from scratch whenever setup.py or the pins change, so nothing stale is left in it.
+$(COMPAT_STAMP): setup.py $(OLDEST)
+	rm -rf $(COMPAT_VENV)
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	echo '*' > $(COMPAT_VENV)/.gitignore
+	$(COMPAT_PY) -m pip install --quiet --upgrade pip
+	$(COMPAT_PY) -m pip install --quiet -c $(OLDEST) -e ".[test]"
+	touch $(COMPAT_STAMP)
+
+# Keras, JAX and NumPy at their oldest, spl_tf without its dependencies; then make sure
+# TensorFlow really is absent.
+$(NOTF_STAMP): setup.py $(OLDEST)
+	rm -rf $(NOTF_VENV)
+	$(PYTHON) -m venv $(NOTF_VENV)
+	echo '*' > $(NOTF_VENV)/.gitignore
+	$(NOTF_PY) -m pip install --quiet --upgrade pip
+	$(NOTF_PY) -m pip install --quiet -c $(OLDEST) keras "jax[cpu]" numpy pytest
+	$(NOTF_PY) -m pip install --quiet --no-deps -e .
+	! $(NOTF_PY) -c "import tensorflow" 2>/dev/null
+	touch $(NOTF_STAMP)
+
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/train_step.py
@@ -29,4 +77,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/fcc.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo_output
+	rm -rf $(VENV) $(COMPAT_VENV) $(NOTF_VENV) build *.egg-info .pytest_cache demo_output

@@ -22,14 +22,19 @@ setup(
     packages=find_packages(
         include=["spl_tf", "spl_tf.*", "applications", "applications.*", "fcc_dataset"]
     ),
+    # Floors: the oldest versions `make test-compat` passes with (tests/compat/oldest.txt pins
+    # them). No upper bound where none is known to break, so that installing into a runtime
+    # that already has TensorFlow (Colab) keeps its TensorFlow.
     install_requires=[
-        "tensorflow>=2.21,<2.22",
-        "keras>=3.15,<4",
-        # TF 2.21 no longer pulls TensorBoard in; the trainers log to it.
-        "tensorboard>=2.21,<2.22",
+        "tensorflow>=2.16",  # the first with Keras 3
+        # Keras < 3.10 reports a wrong `fit` loss under MirroredStrategy.
+        "keras>=3.10,<4",
+        # TF 2.21 no longer pulls TensorBoard in; the trainers log to it. (2.16.0 and 2.16.1
+        # require tf-keras-nightly and tf-keras, which pull in a second TensorFlow.)
+        "tensorboard>=2.16.2",
         "numpy>=1.26,<3",
         "absl-py>=2.1,<3",
-        "tensorflow-datasets>=4.9.9,<5",
+        "tensorflow-datasets>=4.9.3,<5",
         "opencv-python-headless>=4.10,<6",
         "scikit-image>=0.24,<0.27",
         # fcc_dataset.align catches scipy's QhullError from the piecewise-affine warp.
@@ -47,8 +52,8 @@ setup(
             "face-recognition-models>=0.3,<0.4",
             "tqdm>=4.66,<5",
         ],
-        "jax": ["jax[cpu]>=0.6,<0.11"],
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+        "jax": ["jax[cpu]>=0.6"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6.1,<4"],
     },
     entry_points={
         "console_scripts": [

@@ -1,20 +1,44 @@
 """Seeded, stateless randomness for `tf.data` pipelines.
 
-Each training example gets its own seed from one seeded stream
-(`tf.data.Dataset.random`), and augmentations draw from it with stateless ops. The
-draws then depend on the run's seed and the example's place in the stream alone,
-not on which parallel map call happens to run first, so `--deterministic` runs
-repeat exactly without making the maps sequential.
+The training stream is a pure function of the files, the run's seed and the
+example's place in the stream: epoch e visits the files in the permutation
+`index_shuffle(seed, e)`, and example i carries the stateless seed (seed, i) that its
+augmentations draw from. Nothing depends on TensorFlow's global seed or on which
+parallel map call runs first, so `--deterministic` runs repeat exactly, and every
+process of a multi-host run builds the very stream a single process would (each
+then keeps its shard of every batch).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
 
+def shuffled_forever(items: Sequence, seed: int) -> tf.data.Dataset:
+    """`(item, seed)` forever: each pass over `items` in a new seeded order, each
+    element with its own stateless seed, shape (2,) int64. `items`: strings, or tuples
+    of strings (one component per tuple position)."""
+    count = len(items)
+    table = tf.constant(list(items))
+
+    def pick(i):
+        order = tf.stack([tf.constant(seed, tf.int64), i // count])
+        index = tf.random.experimental.index_shuffle(i % count, order, count - 1)
+        item = tf.gather(table, index)
+        if table.shape.rank == 2:
+            item = tuple(tf.unstack(item))
+        return item, tf.stack([tf.constant(seed, tf.int64), i])
+
+    return tf.data.Dataset.counter().map(pick)
+
+
 def with_seeds(ds: tf.data.Dataset, seed: int) -> tf.data.Dataset:
-    """Pair each element with a stateless seed, shape (2,) int64: (element, seed)."""
-    return tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed).batch(2)))
+    """Pair each element of an already shuffled stream (one that cannot be indexed,
+    such as a tensorflow-datasets split) with a stateless seed: (element, seed)."""
+    seeds = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+    return tf.data.Dataset.zip((ds, seeds))
 
 
 def seeds(seed: tf.Tensor, count: int) -> tf.Tensor:

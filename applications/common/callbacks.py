@@ -92,7 +92,8 @@ def read_log(path: Path) -> list[dict[str, str]]:
 class EpochEnd(keras.callbacks.Callback):
     """Strip, log row, checkpoint after every epoch (see the module); stops on NaN/Inf.
 
-    After `fit`, `diverged` says why training stopped early, or is None.
+    After `fit`, `diverged` says why training stopped early, or is None. Every
+    process of a multi-host run stops alike: they all see the same loss.
     """
 
     def __init__(self, strip: SampleStrip, log: TrainingLog, checkpoints: Checkpoints):

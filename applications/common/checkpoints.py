@@ -73,14 +73,17 @@ class Checkpoints:
         for old in self.epochs()[KEEP:]:
             self.path(old).unlink(missing_ok=True)
 
+    def remove_leftovers(self) -> None:
+        """The temporary files of checkpoint writes a kill interrupted."""
+        for stale in self.folder.glob(".*.tmp.keras") if self.folder.is_dir() else ():
+            stale.unlink(missing_ok=True)
+
     def restore(self, model: keras.Model) -> int:
         """Load the newest readable checkpoint into `model`; the epochs it had done (0: none).
 
         `model` must be compiled with its optimizer built, so that the optimizer's
         state (its step count among it) is restored too.
         """
-        for stale in self.folder.glob(".*.tmp.keras") if self.folder.is_dir() else ():
-            stale.unlink(missing_ok=True)  # a write a kill interrupted
         skipped = []
         for epoch in self.epochs():
             try:

@@ -92,7 +92,8 @@ class RuntimeConfig:
     """Where and how the steps run; free to change when a run resumes (but precision)."""
 
     strategy: str = option("default", "Distribution strategy.",
-                           choices=("default", "mirrored", "tpu"), resumable=True)
+                           choices=("default", "data_parallel", "mirrored", "tpu"),
+                           resumable=True)
     tpu: str = option("", "TPU address, or 'local' on a TPU VM (with --strategy=tpu).",
                       resumable=True)
     mixed_precision: str = option("none", "Mixed precision policy.",
@@ -100,6 +101,14 @@ class RuntimeConfig:
     jit_compile: str = option("auto", "XLA-compile the train step.",
                               choices=("auto", "true", "false"), resumable=True)
     steps_per_execution: int = option(1, "Train steps per compiled call.", resumable=True)
+    coordinator_address: str = option(
+        "", "Multi-host data parallel (JAX): HOST:PORT of process 0, the same for every "
+        "process; 'auto' lets JAX find the cluster (TPU pods, SLURM). Empty: one process.",
+        resumable=True)
+    num_processes: int = option(0, "Processes in all (with --coordinator_address=HOST:PORT).",
+                                resumable=True)
+    process_id: int = option(0, "This process's index, 0 to --num_processes - 1; process 0 "
+                             "writes the run folder.", resumable=True)
 
     def __post_init__(self):
         for name in ("strategy", "mixed_precision", "jit_compile"):
@@ -111,6 +120,15 @@ class RuntimeConfig:
               self.jit_compile, "does not work with --strategy=mirrored; use auto")
         check(self.strategy != "tpu" or bool(self.tpu), "tpu", self.tpu,
               "--strategy=tpu needs --tpu (an address, or 'local' on a TPU VM)")
+        if self.coordinator_address:
+            check(self.strategy == "data_parallel", "coordinator_address",
+                  self.coordinator_address, "needs --strategy=data_parallel")
+        if self.coordinator_address not in ("", "auto"):
+            check(self.num_processes >= 1, "num_processes", self.num_processes,
+                  "must be >= 1 with --coordinator_address=HOST:PORT")
+            check(0 <= self.process_id < self.num_processes, "process_id", self.process_id,
+                  f"must be in [0, {self.num_processes - 1}] (--num_processes="
+                  f"{self.num_processes})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -136,14 +136,14 @@ def _flip_together(pair, seed: tf.Tensor):
 def pairs_dataset(files: list[Path], image_size: int, batch_size: int, pair_format: PairFormat,
                   training: bool, seed: int = 0) -> tf.data.Dataset:
     """Batches of examples; training ones shuffled, flipped, repeated."""
-    ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
     load = functools.partial(load_pair, image_size=image_size, pair_format=pair_format)
     if training:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-        ds = augment.with_seeds(ds, seed).map(
+        # In order: each process of a multi-host run keeps its shard of the same stream.
+        ds = augment.shuffled_forever([str(f) for f in files], seed).map(
             lambda path, s: (load(path), s), num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=False)
+            deterministic=True)
     else:
+        ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         # Second net behind scan_split: a file that changed since does not stop

@@ -3,10 +3,50 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import keras
+from absl import logging
 
 from applications.common.config import RuntimeConfig, TrainingConfig
+from fcc_dataset.errors import InputError
+
+
+def connect(config: RuntimeConfig, seed: int) -> None:
+    """Seed, and join the other processes of a multi-host run (JAX), before any JAX
+    computation and before the input pipelines are built.
+
+    `--coordinator_address=HOST:PORT` with `--num_processes` and `--process_id` names
+    the cluster; `auto` lets `jax.distributed.initialize` find it (TPU pods, SLURM).
+    On the CPU, the processes talk through gloo. Seeding first matters twice: Keras
+    would otherwise agree on a random seed across the processes, and the pipelines'
+    shuffles take the global seed when they are built, so every process must build
+    the same stream as a single-process run of the same seed.
+    """
+    keras.utils.set_random_seed(seed)
+    if config.strategy == "data_parallel" and keras.backend.backend() != "jax":
+        raise InputError("--strategy=data_parallel runs on the JAX backend (KERAS_BACKEND=jax); "
+                         "on TensorFlow use --strategy=mirrored")
+    if not config.coordinator_address:
+        return
+    import jax
+
+    if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in os.environ:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if config.coordinator_address == "auto":
+        keras.distribution.initialize()
+    else:
+        keras.distribution.initialize(config.coordinator_address, config.num_processes,
+                                      config.process_id)
+
+
+def process_index() -> int:
+    """This process's index in a multi-host run (0 when alone): process 0 writes."""
+    if keras.backend.backend() != "jax":
+        return 0
+    import jax
+
+    return jax.process_index()
 
 
 def set_up(config: RuntimeConfig, training: TrainingConfig):
@@ -23,7 +63,13 @@ def set_up(config: RuntimeConfig, training: TrainingConfig):
     if keras.backend.backend() == "jax":
         # XLA on the CPU is deterministic already; the pipelines are seeded.
         if config.strategy != "default":
+            # Every device of every process; each process reads its own shard of the
+            # pipeline (Keras rebatches and shards it), the global batch is --batch_size.
             keras.distribution.set_distribution(keras.distribution.DataParallel())
+            import jax
+
+            logging.info("data parallel over %d devices in %d processes",
+                         jax.device_count(), jax.process_count())
         return contextlib.nullcontext()
     if training.deterministic:
         import tensorflow as tf

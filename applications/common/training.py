@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,49 +31,67 @@ class DivergedError(InputError):
 
 
 def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
-    """Train (or resume) `app` with `config` in `model_dir`; returns the model."""
+    """Train (or resume) `app` with `config` in `model_dir`; returns the model.
+
+    In a multi-host run (`--coordinator_address`) every process calls this alike and
+    resumes from `model_dir`; process 0 locks it and writes there. The others write
+    the same files to a scratch folder they delete: saving a model reads its
+    replicated variables, which JAX checks across processes, so every process must
+    save when process 0 does.
+    """
     model_dir = Path(model_dir).expanduser().absolute()
     if model_dir.exists() and not model_dir.is_dir():
         raise InputError(f"--model_dir={model_dir} exists and is not a folder")
-    with locks.hold(model_dir, "--model_dir", "training run"):
-        run_record.check_resume(model_dir, app.name, config)
-        data = app.training_data(config)
-        run_record.write(model_dir, app.name, config)
-        _remove_leftovers(model_dir)
-        with runtime.set_up(config.runtime, config.training):
-            model = app.build_model(config)
-            model.compile(
-                optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
-                loss=app.loss(config),
-                jit_compile=runtime.jit_compile(config.runtime),
-                steps_per_execution=config.runtime.steps_per_execution,
-            )
-            # Built now, so that a checkpoint restores the optimizer's state too.
-            model.optimizer.build(model.trainable_variables)
-            checkpoints = Checkpoints(model_dir / "checkpoints")
-            done = checkpoints.restore(model)
-        epoch_end = callbacks.EpochEnd(
-            callbacks.SampleStrip(model_dir, data.sample, app.panels, app.panel_titles),
-            callbacks.TrainingLog(model_dir / callbacks.LOG_FILE, done), checkpoints)
-        if done < config.training.epochs:
-            model.fit(
-                data.train,
-                validation_data=data.validation,
-                initial_epoch=done,
-                epochs=config.training.epochs,
-                steps_per_epoch=data.steps_per_epoch,
-                callbacks=[keras.callbacks.TensorBoard(str(model_dir / "logs")), epoch_end],
-                shuffle=False,  # the tf.data pipeline shuffles
-                verbose=config.training.verbose,
-            )
-        if epoch_end.diverged:
-            kept = checkpoints.epochs()
-            raise DivergedError(
-                f"training stopped: {epoch_end.diverged}; nothing of that epoch was saved "
-                f"({f'the last checkpoint is epoch {kept[0]}' if kept else 'no checkpoint yet'}"
-                "). Lower --learning_rate or change the precision, in a new --model_dir")
-        save_model(model, model_dir / "model.keras")
-        export(model, model_dir / "export", app.size_multiple)
+    runtime.connect(config.runtime, config.training.seed)
+    if runtime.process_index() == 0:
+        with locks.hold(model_dir, "--model_dir", "training run"):
+            return _train(app, config, model_dir, model_dir)
+    with tempfile.TemporaryDirectory(prefix="spl_tf_worker_") as scratch:
+        return _train(app, config, model_dir, Path(scratch))
+
+
+def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> keras.Model:
+    """Resume from `model_dir`, write to `out_dir` (the same folder, but on workers)."""
+    run_record.check_resume(model_dir, app.name, config)
+    data = app.training_data(config)
+    checkpoints = Checkpoints(out_dir / "checkpoints")
+    run_record.write(out_dir, app.name, config)
+    _remove_leftovers(out_dir)
+    checkpoints.remove_leftovers()
+    with runtime.set_up(config.runtime, config.training):
+        model = app.build_model(config)
+        model.compile(
+            optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
+            loss=app.loss(config),
+            jit_compile=runtime.jit_compile(config.runtime),
+            steps_per_execution=config.runtime.steps_per_execution,
+        )
+        # Built now, so that a checkpoint restores the optimizer's state too.
+        model.optimizer.build(model.trainable_variables)
+        done = Checkpoints(model_dir / "checkpoints").restore(model)
+    epoch_end = callbacks.EpochEnd(
+        callbacks.SampleStrip(out_dir, data.sample, app.panels, app.panel_titles),
+        callbacks.TrainingLog(out_dir / callbacks.LOG_FILE, done), checkpoints)
+    writes = out_dir == model_dir
+    if done < config.training.epochs:
+        model.fit(
+            data.train,
+            validation_data=data.validation,
+            initial_epoch=done,
+            epochs=config.training.epochs,
+            steps_per_epoch=data.steps_per_epoch,
+            callbacks=[keras.callbacks.TensorBoard(str(out_dir / "logs")), epoch_end],
+            shuffle=False,  # the tf.data pipeline shuffles
+            verbose=config.training.verbose if writes else 0,
+        )
+    if epoch_end.diverged:
+        kept = checkpoints.epochs()
+        raise DivergedError(
+            f"training stopped: {epoch_end.diverged}; nothing of that epoch was saved "
+            f"({f'the last checkpoint is epoch {kept[0]}' if kept else 'no checkpoint yet'}"
+            "). Lower --learning_rate or change the precision, in a new --model_dir")
+    save_model(model, out_dir / "model.keras")
+    export(model, out_dir / "export", app.size_multiple)
     return model
 
 

@@ -163,8 +163,6 @@ def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
             count = info.splits[SPLITS[split]].num_examples
         return ds.map(lambda e: (e["lr"], e["hr"])), count
     pairs = folder_pairs(data, split)
-    if split == "train":
-        _check_crop_fits(pairs, data.lr_crop_size)
     paths = tf.data.Dataset.from_tensor_slices(
         ([str(p.lr) for p in pairs], [str(p.hr) for p in pairs]))
     ds = paths.map(lambda lr, hr: (_decode(lr), _decode(hr)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -173,17 +171,14 @@ def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
 
 def training_data(data: SRData, training: TrainingConfig) -> TrainData:
     """Random aligned crops for training, whole validation images, sample crops."""
-    train, count = _pairs_dataset(data, "train")
+    train, count = _training_stream(data, training.seed)
     steps = count // training.batch_size
     if steps == 0:
         raise InputError(f"{count} training images, fewer than one batch "
                          f"(--batch_size={training.batch_size})")
-    train = train.shuffle(min(count, 1000), seed=training.seed, reshuffle_each_iteration=True)
-    # Second net behind match_pairs: a file that changed since does not stop training.
-    train = train.repeat().ignore_errors(log_warning=True)
-    train = augment.with_seeds(train, training.seed).map(
-        lambda pair, seed: _augmented(*pair, seed, data), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=False)
+    # In order: each process of a multi-host run keeps its shard of the same stream.
+    train = train.map(lambda pair, seed: _augmented(*pair, seed, data),
+                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     train = train.batch(training.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     valid, _ = _pairs_dataset(data, "valid")
@@ -194,6 +189,21 @@ def training_data(data: SRData, training: TrainingConfig) -> TrainData:
     return TrainData(train, steps,
                      (np.stack([s[0] for s in sample]), np.stack([s[1] for s in sample])),
                      validation)
+
+
+def _training_stream(data: SRData, seed: int) -> tuple[tf.data.Dataset, int]:
+    """((lr, hr), seed) uint8 training pairs, shuffled, forever; and how many pairs."""
+    if data.tfds_name:
+        ds, count = _pairs_dataset(data, "train")
+        ds = ds.shuffle(min(count, 1000), seed=seed, reshuffle_each_iteration=True).repeat()
+        return augment.with_seeds(ds, seed), count
+    pairs = folder_pairs(data, "train")
+    _check_crop_fits(pairs, data.lr_crop_size)
+    ds = augment.shuffled_forever([(str(p.lr), str(p.hr)) for p in pairs], seed)
+    ds = ds.map(lambda paths, s: ((_decode(paths[0]), _decode(paths[1])), s),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Second net behind match_pairs: a file that changed since does not stop training.
+    return ds.ignore_errors(log_warning=True), len(pairs)
 
 
 def _augmented(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor, data: SRData):
