@@ -46,7 +46,7 @@ test-compat-oldest: $(COMPAT_STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(COMPAT_PY) -m pytest -p no:cacheprovider $(COMPAT_TESTS)
 
 test-compat-keras-only: $(NOTF_STAMP)
-	KERAS_BACKEND=jax JAX_PLATFORMS=cpu SPL_TF_EXPECT_NO_TENSORFLOW=1 \
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu \
 	  $(NOTF_PY) -m pytest -p no:cacheprovider $(NOTF_TESTS)
 
 # Built from scratch whenever setup.py or the pins change, so nothing stale is left in it.
