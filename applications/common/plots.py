@@ -6,7 +6,6 @@ global pyplot state, safe beside training) and written atomically.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,15 +14,15 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from applications.common import callbacks
 from fcc_dataset import image_io
 
 DPI = 100
 
 
 def loss_curves(log_csv: Path, path: Path, loss_name: str = "loss") -> None:
-    """Training (and validation) loss per epoch from a Keras `CSVLogger` file."""
-    with open(log_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    """Training (and validation) loss per epoch from a run's `training_log.csv`."""
+    rows = callbacks.read_log(log_csv)
     epochs = [int(r["epoch"]) + 1 for r in rows]
     figure = Figure(figsize=(6.4, 3.6), dpi=DPI, layout="constrained")
     axes = figure.add_subplot()

@@ -54,8 +54,8 @@ def set_up(config: RuntimeConfig, training: TrainingConfig):
     models in.
 
     On the TensorFlow backend the context is the `tf.distribute` strategy's
-    scope. On JAX, `mirrored` and `tpu` shard the batch over every local
-    device with `keras.distribution.DataParallel`.
+    scope. On JAX, `data_parallel` (and `mirrored`, `tpu`) shard the batch over
+    every device of every process with `keras.distribution.DataParallel`.
     """
     keras.utils.set_random_seed(training.seed)
     policy = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
