@@ -53,7 +53,9 @@ setup(
             "tqdm>=4.66,<5",
         ],
         "jax": ["jax[cpu]>=0.6"],
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.6.1,<4"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6.1,<4",
+                 # tests/test_notebook.py runs notebooks/spl_tf_colab.ipynb in a kernel.
+                 "nbclient>=0.10,<0.12", "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
     },
     entry_points={
         "console_scripts": [

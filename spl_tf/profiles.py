@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import keras
 from keras import ops
 
+from spl_tf import kernels
 from spl_tf.validation import check_pair
 
 EPSILON = 1e-12
@@ -58,10 +60,27 @@ def image_gradients(images):
 
 
 def rgb_to_yuv(images, axis: int = -1):
-    """RGB to YUV with TensorFlow's kernel, channels on `axis`."""
-    kernel = ops.convert_to_tensor(RGB_TO_YUV, dtype=images.dtype)
-    moved = ops.moveaxis(images, axis, -1)
-    return ops.moveaxis(ops.tensordot(moved, kernel, axes=1), -1, axis)
+    """RGB to YUV with TensorFlow's kernel, channels on `axis`.
+
+    U and V are computed as `k_r (R - B) + k_g (G - B)`: TensorFlow's U and V
+    columns sum to exactly zero, so this is the same linear map, but a grey
+    pixel gives exactly U = V = 0 and near-grey pixels keep their chroma to
+    float32 precision, where `k_r R + k_g G + k_b B` cancels to rounding noise
+    that the norm floor of a flat profile would blow up (tests/test_near_grey.py).
+    Slices and one concatenate rather than a 3x3 contraction: on planar images
+    XLA fuses them into the views' single pass (benchmarks/README.md).
+    """
+    red, green, blue = ops.split(images, 3, axis=axis)
+    (y_r, u_r, v_r), (y_g, u_g, v_g), (y_b, _, _) = RGB_TO_YUV
+    red_blue, green_blue = red - blue, green - blue
+    return ops.concatenate(
+        [
+            y_r * red + y_g * green + y_b * blue,
+            u_r * red_blue + u_g * green_blue,
+            v_r * red_blue + v_g * green_blue,
+        ],
+        axis=axis,
+    )
 
 
 def profile_similarity(a, b):
@@ -103,7 +122,7 @@ def planar_similarity(a, b, height, weights=None):
     @ops.custom_gradient
     def similarity(a, b, scale):
         rows = _ProfileStats(a, b, axis=3)
-        cols = _ProfileStats(a, b, axis=2)
+        cols = _ProfileStats(*_separate_pass(a, b), axis=2)
         value = -(
             ops.sum(scale * rows.cosine, axis=(1, 2, 3))
             + ops.sum(scale * cols.cosine, axis=(1, 2, 3))
@@ -127,13 +146,37 @@ def planar_similarity(a, b, height, weights=None):
     return similarity(a, b, scale)
 
 
+# Views of at least this many values go through memory once on JAX (_separate_pass).
+_SEPARATE_PASS_SIZE = 2**20
+
+
+def _separate_pass(a, b):
+    """`(a, b)` for the column statistics: on JAX, for large views, behind an
+    optimization barrier.
+
+    Without it JAX's XLA fuses the views' differences into the row and the column
+    reductions alike and computes them twice; with it they are written once and
+    read by each pass, 35-40% faster from batch 4 at 256x256. One image's views fit
+    in the cache, where recomputing is cheaper (the barrier costs 50% there:
+    benchmarks/README.md). TensorFlow's XLA needs neither.
+    """
+    if keras.backend.backend() != "jax":
+        return a, b
+    size = 1
+    for dim in a.shape:
+        size = size * (dim if dim is not None else _SEPARATE_PASS_SIZE)
+    if size < _SEPARATE_PASS_SIZE:
+        return a, b
+    import jax
+
+    return jax.lax.optimization_barrier((a, b))
+
+
 class _ProfileStats:
     """Per-profile cosine and the coefficients of its gradient, along `axis`."""
 
     def __init__(self, a, b, axis: int):
-        dot = ops.sum(a * b, axis=axis, keepdims=True)
-        norm_a = ops.sum(a * a, axis=axis, keepdims=True)
-        norm_b = ops.sum(b * b, axis=axis, keepdims=True)
+        dot, norm_a, norm_b = _profile_sums(a, b, axis)
         ra = ops.rsqrt(ops.maximum(norm_a, EPSILON))
         rb = ops.rsqrt(ops.maximum(norm_b, EPSILON))
         self.inv_ab = ra * rb
@@ -141,6 +184,36 @@ class _ProfileStats:
         # TensorFlow's maximum passes the gradient to its first input on ties.
         self.inv_aa = ops.where(norm_a >= EPSILON, ra * ra, 0.0)
         self.inv_bb = ops.where(norm_b >= EPSILON, rb * rb, 0.0)
+
+
+def _profile_sums(a, b, axis: int):
+    """`(sum(a*b), sum(a*a), sum(b*b))` along `axis` (2 or 3), keepdims.
+
+    Each sum is taken directly on the elementwise products, never derived from
+    other statistics, so near-grey images (tiny chroma) keep full precision.
+
+    XLA on CPU fuses nothing into a `reduce` on TensorFlow, but it does fuse
+    elementwise producers into a matrix-vector product: there, sums along the
+    last (contiguous) axis are taken as `products @ ones`, the three products
+    concatenated into one operand. Column sums (a major axis) stay a `reduce` of the
+    stacked products: a GEMV from the left or over a transposed copy measured
+    slower (benchmarks/README.md). JAX's XLA fuses producers into reductions,
+    so it keeps three plain sums.
+    """
+    products = (a * b, a * a, b * b)
+    if keras.backend.backend() != "tensorflow":
+        return tuple(ops.sum(x, axis=axis, keepdims=True) for x in products)
+    # Concatenated along the batch, not stacked: a batch mismatch that only shows
+    # at run time must reach the check of `check_same_shape`, not fail here.
+    stacked = ops.concatenate(products, axis=0)
+    if axis == 3:
+        width = ops.shape(a)[3]
+        sums = ops.matmul(ops.reshape(stacked, (-1, width)), ops.ones((width, 1), "float32"))
+        sums = ops.reshape(sums, (-1, a.shape[1] or ops.shape(a)[1], ops.shape(a)[2], 1))
+    else:
+        sums = ops.sum(stacked, axis=axis, keepdims=True)
+    n, m = ops.shape(products[0])[0], ops.shape(products[1])[0]
+    return sums[:n], sums[n : n + m], sums[n + m :]
 
 
 def weighted_profiles(
@@ -162,6 +235,10 @@ def weighted_profiles(
     views = [view for view in ("raw", "yuv") if any(v == view for v, _ in weights)]
     if not views:
         return ops.zeros((ops.shape(y_true)[0],), "float32")
+    # The fused kernel, where SPL_PALLAS asks for it (see spl_tf.kernels). An empty
+    # batch has nothing to launch a kernel over.
+    if kernels.use_pallas() and y_true.shape[0] != 0:
+        return kernels.weighted_profiles_pallas(y_true, y_pred, weights, value_range)
     height = y_true.shape[1] or ops.shape(y_true)[1]
     stack_true = _planar_views(y_true, views, low, high)
     stack_pred = _planar_views(y_pred, views, low, high)

@@ -30,6 +30,19 @@ def value_and_grads(fn, y_true, y_pred):
     return np.asarray(value), [np.asarray(g) for g in grads]
 
 
+# XLA flags for test processes on JAX: tiny programs spend their time compiling, and
+# LLVM's optimisation level changes no float32 result on the CPU (no fast math).
+CHEAP_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+
+def jax_env(xla_flags: str = "") -> dict[str, str]:
+    """The environment of a test process on the JAX backend, on the CPU."""
+    import os
+
+    return {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+            "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_FLAGS": f"{xla_flags} {CHEAP_COMPILE_FLAGS}".strip()}
+
+
 def pytest_under_jax(*args: str, timeout: int = 600):
     """Run pytest with `args` in a subprocess on the JAX backend (CPU).
 
@@ -37,13 +50,11 @@ def pytest_under_jax(*args: str, timeout: int = 600):
     rerun under JAX in a fresh process. Returns the completed process and the
     tail of its output, for assertion messages.
     """
-    import os
     import subprocess
     import sys
 
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=jax_env(), capture_output=True, text=True, timeout=timeout,
     )
     return result, result.stdout[-4000:] + result.stderr[-4000:]

@@ -187,38 +187,43 @@ def _tiny_run(name: str, root: Path):
 
 LOAD = """
 import sys
+from pathlib import Path
 import numpy as np
 import keras
 import spl_tf
-model = keras.models.load_model(sys.argv[1])
-x = np.load(sys.argv[2])
-print("loss", type(model.loss).__name__, type(model.loss).__module__)
-print("optimizer", type(model.optimizer).__name__)
-np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x, training=False)))
+for run in sys.argv[1:]:
+    model = keras.models.load_model(Path(run) / "model.keras")
+    x = np.load(Path(run) / "x.npy")
+    print(run, "loss", type(model.loss).__name__, type(model.loss).__module__)
+    print(run, "optimizer", type(model.optimizer).__name__)
+    np.save(Path(run) / f"out_{keras.backend.backend()}.npy",
+            keras.ops.convert_to_numpy(model(x, training=False)))
 """
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
-def test_model_loads_in_a_fresh_process_with_only_spl_tf(name, tmp_path):
-    app = APPS[name]
-    run = tmp_path / "run"
-    model = training.train(app, _tiny_run(name, tmp_path), run)
-    channels = model.input_shape[-1]
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, channels)).astype("float32")
-    np.save(tmp_path / "x.npy", x)
-    expected = keras.ops.convert_to_numpy(model(x, training=False))
-    loss_class = type(app.loss(app.train_config()))
+def test_models_load_in_a_fresh_process_with_only_spl_tf(tmp_path):
+    # One fresh process per backend loads the three applications' models.
+    expected = {}
+    for name, app in sorted(APPS.items()):
+        run = tmp_path / name / "run"
+        model = training.train(app, _tiny_run(name, tmp_path / name), run)
+        channels = model.input_shape[-1]
+        x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, channels)).astype("float32")
+        np.save(run / "x.npy", x)
+        expected[run] = (keras.ops.convert_to_numpy(model(x, training=False)),
+                         type(app.loss(app.train_config())).__name__)
     for backend in ("tensorflow", "jax"):
-        out = tmp_path / f"out_{backend}.npy"
         env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
                "TF_CPP_MIN_LOG_LEVEL": "3"}
-        result = subprocess.run([sys.executable, "-c", LOAD, str(run / "model.keras"),
-                                 str(tmp_path / "x.npy"), str(out)], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run([sys.executable, "-c", LOAD, *map(str, expected)],
+                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert f"loss {loss_class.__name__} spl_tf.losses" in result.stdout
-        assert "optimizer Adam" in result.stdout
-        np.testing.assert_allclose(np.load(out), expected, atol=2e-5, err_msg=backend)
+        for run, (outputs, loss_class) in expected.items():
+            assert f"{run} loss {loss_class} spl_tf.losses" in result.stdout
+            assert f"{run} optimizer Adam" in result.stdout
+            np.testing.assert_allclose(np.load(run / f"out_{backend}.npy"), outputs, atol=2e-5,
+                                       err_msg=f"{run} on {backend}")
 
 
 # --- layers of the house -----------------------------------------------------------------

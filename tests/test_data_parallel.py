@@ -2,7 +2,6 @@
 localhost (CPU collectives over gloo), each against a single-device run of the same
 global batch and seed; then one of the two processes killed and both rerun."""
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from applications.common import callbacks
+from applications.common import callbacks, runtime, training
+from backend_utils import jax_env
 from fcc_dataset.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
-JAX = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-       "TF_CPP_MIN_LOG_LEVEL": "3"}
+JAX = jax_env()
 
 
 def _command(data: Path, run: Path, *extra: str) -> list[str]:
@@ -63,7 +62,9 @@ def _finish(processes: list[subprocess.Popen], run: Path) -> None:
 
 
 def test_data_parallel_matches_one_device_and_resumes_across_processes(tmp_path):
-    data = write_pairs(tmp_path / "data", {"train": 8})
+    # 5 validation images: batches of 4 and 1, and a batch of 1 cannot be split over
+    # 2 devices (the data-parallel runs validate on the whole batch only).
+    data = write_pairs(tmp_path / "data", {"train": 8, "val": 5})
     single = subprocess.run(_command(data, tmp_path / "single"), cwd=ROOT, env=JAX,
                             capture_output=True, text=True, timeout=400)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -73,9 +74,10 @@ def test_data_parallel_matches_one_device_and_resumes_across_processes(tmp_path)
     # (a) Two simulated devices in one process: the same losses after 4 steps.
     two = subprocess.run(_command(data, tmp_path / "devices", "--strategy=data_parallel"),
                          cwd=ROOT, capture_output=True, text=True, timeout=400,
-                         env={**JAX, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+                         env=jax_env("--xla_force_host_platform_device_count=2"))
     assert two.returncode == 0, two.stderr[-3000:]
     assert "data parallel over 2 devices in 1 processes" in two.stderr
+    assert "validating on whole batches of 4 only (split over 2 devices)" in two.stderr
     np.testing.assert_allclose(_losses(tmp_path / "devices"), expected, rtol=1e-5)
 
     # (b) Two processes, each reading its shard of the batches, only process 0 writing:
@@ -106,3 +108,24 @@ def test_data_parallel_matches_one_device_and_resumes_across_processes(tmp_path)
     assert (run / "model.keras").is_file() and (run / "export" / "saved_model.pb").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
         "epoch_001.png", "epoch_002.png"]
+
+
+def test_validation_that_cannot_be_split_over_the_devices(monkeypatch, caplog):
+    import tensorflow as tf
+
+    monkeypatch.setattr(runtime, "data_parallel_devices", lambda: 2)
+    images = tf.data.Dataset.from_tensor_slices(np.zeros((5, 4, 4, 3), "float32"))
+    pairs = tf.data.Dataset.zip((images, images)).batch(2)  # batches of 2, 2, 1
+    whole = training._whole_batches(pairs, batch_size=2)
+    assert [int(x.shape[0]) for x, _ in whole] == [2, 2]
+
+    assert training._whole_batches(pairs, batch_size=8) is None  # not one batch
+    assert "fewer validation images than one batch of 8" in caplog.text
+
+    sizes = tf.data.Dataset.from_generator(  # whole images of different sizes, as SR's
+        lambda: (np.zeros((1, 4 + i, 4, 3), "float32") for i in range(3)),
+        output_signature=tf.TensorSpec((1, None, None, 3), tf.float32))
+    assert training._whole_batches(tf.data.Dataset.zip((sizes, sizes)), batch_size=2) is None
+    assert "images of different sizes cannot be split over 2 devices" in caplog.text
+    monkeypatch.setattr(runtime, "data_parallel_devices", lambda: 1)
+    assert training._whole_batches(pairs, batch_size=8) is pairs

@@ -6,9 +6,6 @@ feature-level functions are checked against the originals' golden values in
 equal those functions applied to the extractor's maps, and work in Keras.
 """
 
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest

@@ -190,7 +190,7 @@ def test_tfds_source_with_mock_data(tmp_path):
                     val_images=2)
     with tfds.testing.mock_data(as_dataset_fn=as_dataset):
         train_data = data.training_data(source, _training())
-        lr, hr = next(iter(train_data.train))
+        lr, hr = next(iter(train_data.train(0)))
         batches = list(data.evaluation_batches(source, "valid"))
         with pytest.raises(InputError, match=r"--split=test: div2k/bicubic_x4 has the splits "
                                              r"train, valid"):

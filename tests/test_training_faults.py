@@ -6,7 +6,9 @@ One run folder goes through a chain of kills: each run is paused at the next poi
 killed at a later point; a last run finishes. After every kill the folder must be
 consistent, and in the end the run must be whole: the right epoch count, the
 learning-rate schedule at the right step, one log row per epoch, every sample, a
-loadable model and export.
+loadable model and export. The chain runs with `--deterministic`, so its final weights
+must also be bit for bit those of an uninterrupted run: every resume starts the input
+stream where the last commit left it and the optimizer from its saved state.
 """
 
 import os
@@ -49,7 +51,7 @@ CHAIN = [
 def _command(data: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "applications.pix2pix.train", f"--data_dir={data}",
             f"--model_dir={run}", "--batch_size=4", f"--epochs={EPOCHS}", "--image_size=16",
-            "--ngf=4", "--jit_compile=false", "--verbose=0"]
+            "--ngf=4", "--jit_compile=false", "--verbose=0", "--deterministic", "--seed=3"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -91,6 +93,10 @@ def _check_consistent(run: Path, committed: int) -> None:
         assert (run / "samples" / f"epoch_{epoch:03d}.png").is_file()
 
 
+def _weights(run: Path) -> list[np.ndarray]:
+    return [np.asarray(w) for w in keras.models.load_model(run / "model.keras").get_weights()]
+
+
 def _check_whole(run: Path) -> None:
     rows = callbacks.read_log(run / callbacks.LOG_FILE)
     assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS))
@@ -113,6 +119,11 @@ def _check_whole(run: Path) -> None:
 
 def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     data = write_pairs(tmp_path / "data", {"train": 8})  # no val/: one step traced less
+    uninterrupted = subprocess.run(_command(data, tmp_path / "uninterrupted"), cwd=ROOT,
+                                   env=_env(), capture_output=True, text=True, timeout=600)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    expected = _weights(tmp_path / "uninterrupted")
+
     run, marker = tmp_path / "run", tmp_path / "paused"
     command = _command(data, run)
     survived = 0
@@ -126,6 +137,7 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     assert final.returncode == 0, final.stderr[-3000:]
     _check_whole(run)
     assert survived == len(CHAIN) == 11
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
 
     # A checkpoint damaged on disk: the rerun falls back to the one before, says so in
     # one line, redoes the epoch after it, and the run is whole again.
@@ -138,3 +150,4 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     assert len(warning) == 1 and f"{newest}: not a readable .keras file" in warning[0]
     assert f"resuming from epoch_{EPOCHS - 1:03d}.keras instead" in warning[0]
     _check_whole(run)
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))

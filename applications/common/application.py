@@ -30,7 +30,9 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 class TrainData:
     """What an application's data hands to training."""
 
-    train: Any  # tf.data.Dataset of (inputs, targets) batches, repeated
+    # first batch -> tf.data.Dataset of (inputs, targets) batches, repeated: the
+    # stream from that batch on (a resumed run goes on where the last one stopped)
+    train: Callable[[int], Any]
     steps_per_epoch: int
     sample: tuple[np.ndarray, np.ndarray]  # a few fixed validation pairs to show
     validation: Any | None = None  # tf.data.Dataset of batches, or None

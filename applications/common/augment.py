@@ -4,9 +4,10 @@ The training stream is a pure function of the files, the run's seed and the
 example's place in the stream: epoch e visits the files in the permutation
 `index_shuffle(seed, e)`, and example i carries the stateless seed (seed, i) that its
 augmentations draw from. Nothing depends on TensorFlow's global seed or on which
-parallel map call runs first, so `--deterministic` runs repeat exactly, and every
+parallel map call runs first, so `--deterministic` runs repeat exactly, every
 process of a multi-host run builds the very stream a single process would (each
-then keeps its shard of every batch).
+then keeps its shard of every batch), and a resumed run starts the stream where
+the interrupted one left it, without reading what comes before.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 
-def shuffled_forever(items: Sequence, seed: int) -> tf.data.Dataset:
+def shuffled_forever(items: Sequence, seed: int, start: int = 0) -> tf.data.Dataset:
     """`(item, seed)` forever: each pass over `items` in a new seeded order, each
     element with its own stateless seed, shape (2,) int64. `items`: strings, or tuples
-    of strings (one component per tuple position)."""
+    of strings (one component per tuple position). `start`: the place in the stream
+    of the first element, so that `shuffled_forever(items, seed, k)` is the stream
+    after its first k elements."""
     count = len(items)
     table = tf.constant(list(items))
 
@@ -31,13 +34,15 @@ def shuffled_forever(items: Sequence, seed: int) -> tf.data.Dataset:
             item = tuple(tf.unstack(item))
         return item, tf.stack([tf.constant(seed, tf.int64), i])
 
-    return tf.data.Dataset.counter().map(pick)
+    return tf.data.Dataset.counter(start).map(pick)
 
 
-def with_seeds(ds: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+def with_seeds(ds: tf.data.Dataset, seed: int, start: int = 0) -> tf.data.Dataset:
     """Pair each element of an already shuffled stream (one that cannot be indexed,
-    such as a tensorflow-datasets split) with a stateless seed: (element, seed)."""
-    seeds = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
+    such as a tensorflow-datasets split) with a stateless seed: (element, seed), the
+    seeds of places `start`, `start + 1`, ... of the stream."""
+    seeds = tf.data.Dataset.counter(start).map(
+        lambda i: tf.stack([tf.constant(seed, tf.int64), i]))
     return tf.data.Dataset.zip((ds, seeds))
 
 

@@ -134,12 +134,15 @@ def _flip_together(pair, seed: tf.Tensor):
 
 
 def pairs_dataset(files: list[Path], image_size: int, batch_size: int, pair_format: PairFormat,
-                  training: bool, seed: int = 0) -> tf.data.Dataset:
-    """Batches of examples; training ones shuffled, flipped, repeated."""
+                  training: bool, seed: int = 0, first_batch: int = 0) -> tf.data.Dataset:
+    """Batches of examples; training ones shuffled, flipped, repeated, from the
+    stream's batch `first_batch` on."""
     load = functools.partial(load_pair, image_size=image_size, pair_format=pair_format)
     if training:
         # In order: each process of a multi-host run keeps its shard of the same stream.
-        ds = augment.shuffled_forever([str(f) for f in files], seed).map(
+        stream = augment.shuffled_forever([str(f) for f in files], seed,
+                                          start=first_batch * batch_size)
+        ds = stream.map(
             lambda path, s: (load(path), s), num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True)
     else:
@@ -179,9 +182,10 @@ def training_data(data: PairData, training: TrainingConfig, pair_format: PairFor
         val_files = train_files
     inputs, targets, _ = next(named_pair_batches(val_files[:SAMPLES_SHOWN], data.image_size,
                                                  SAMPLES_SHOWN, pair_format))
-    train = pairs_dataset(train_files, data.image_size, training.batch_size, pair_format,
-                          training=True, seed=training.seed)
-    return TrainData(train, steps, (inputs, targets), validation)
+    train = functools.partial(pairs_dataset, train_files, data.image_size, training.batch_size,
+                              pair_format, training=True, seed=training.seed)
+    return TrainData(lambda first: train(first_batch=first), steps, (inputs, targets),
+                     validation)
 
 
 def named_pair_batches(files: list[Path], image_size: int, batch_size: int,

@@ -65,9 +65,13 @@ def set_up(config: RuntimeConfig, training: TrainingConfig):
         if config.strategy != "default":
             # Every device of every process; each process reads its own shard of the
             # pipeline (Keras rebatches and shards it), the global batch is --batch_size.
-            keras.distribution.set_distribution(keras.distribution.DataParallel())
             import jax
 
+            if training.batch_size % jax.device_count():
+                raise InputError(f"--batch_size={training.batch_size}: must be a multiple of "
+                                 f"the {jax.device_count()} devices it is split over "
+                                 f"(--strategy={config.strategy})")
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
             logging.info("data parallel over %d devices in %d processes",
                          jax.device_count(), jax.process_count())
         return contextlib.nullcontext()
@@ -91,6 +95,12 @@ def _tf_strategy(config: RuntimeConfig):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+def data_parallel_devices() -> int:
+    """How many devices a batch is split over by the JAX distribution (1: none)."""
+    distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
+    return 1 if distribution is None else distribution.device_mesh.devices.size
 
 
 def jit_compile(config: RuntimeConfig) -> bool | str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+from absl import logging
 
 from applications.common import callbacks, run_record, runtime
 from applications.common.application import Application
@@ -75,8 +76,8 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> ker
     writes = out_dir == model_dir
     if done < config.training.epochs:
         model.fit(
-            data.train,
-            validation_data=data.validation,
+            data.train(done * data.steps_per_epoch),
+            validation_data=_whole_batches(data.validation, config.training.batch_size),
             initial_epoch=done,
             epochs=config.training.epochs,
             steps_per_epoch=data.steps_per_epoch,
@@ -93,6 +94,34 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> ker
     save_model(model, out_dir / "model.keras")
     export(model, out_dir / "export", app.size_multiple)
     return model
+
+
+def _whole_batches(validation: Any, batch_size: int) -> Any:
+    """Validation batches that split over the devices of a JAX data-parallel run.
+
+    Every batch must divide over the devices there: the last, partial batch is
+    left out, and whole images of different sizes (SR) cannot be batched at all.
+    """
+    devices = runtime.data_parallel_devices()
+    if validation is None or devices == 1:
+        return validation
+    import tensorflow as tf
+
+    if not all(spec.shape[1:].is_fully_defined()
+               for spec in tf.nest.flatten(validation.element_spec)):
+        logging.warning("no validation during training: images of different sizes cannot "
+                        "be split over %d devices (score them with the predict command)",
+                        devices)
+        return None
+    whole = validation.unbatch().batch(batch_size, drop_remainder=True)
+    if next(iter(whole.take(1)), None) is None:
+        logging.warning("no validation during training: fewer validation images than one "
+                        "batch of %d (--batch_size) to split over %d devices",
+                        batch_size, devices)
+        return None
+    logging.info("validating on whole batches of %d only (split over %d devices)",
+                 batch_size, devices)
+    return whole
 
 
 def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:

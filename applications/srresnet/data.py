@@ -16,7 +16,7 @@ matching 392x392 HR by default); evaluation uses whole images, batch 1.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -171,15 +171,18 @@ def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
 
 def training_data(data: SRData, training: TrainingConfig) -> TrainData:
     """Random aligned crops for training, whole validation images, sample crops."""
-    train, count = _training_stream(data, training.seed)
+    stream, count = _training_stream(data, training.seed)
     steps = count // training.batch_size
     if steps == 0:
         raise InputError(f"{count} training images, fewer than one batch "
                          f"(--batch_size={training.batch_size})")
-    # In order: each process of a multi-host run keeps its shard of the same stream.
-    train = train.map(lambda pair, seed: _augmented(*pair, seed, data),
-                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    train = train.batch(training.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def train(first_batch: int) -> tf.data.Dataset:
+        # In order: each process of a multi-host run keeps its shard of the same stream.
+        ds = stream(first_batch * training.batch_size).map(
+            lambda pair, seed: _augmented(*pair, seed, data),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(training.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     valid, _ = _pairs_dataset(data, "valid")
     sample = [_centre_crop(lr, hr, data.scale) for lr, hr in valid.take(4)]
@@ -191,19 +194,30 @@ def training_data(data: SRData, training: TrainingConfig) -> TrainData:
                      validation)
 
 
-def _training_stream(data: SRData, seed: int) -> tuple[tf.data.Dataset, int]:
-    """((lr, hr), seed) uint8 training pairs, shuffled, forever; and how many pairs."""
+def _training_stream(data: SRData, seed: int
+                     ) -> tuple[Callable[[int], tf.data.Dataset], int]:
+    """start -> ((lr, hr), seed) uint8 training pairs, shuffled, forever, from place
+    `start` of the stream on; and how many pairs there are.
+
+    A tensorflow-datasets split cannot be indexed: its stream starts at the same
+    place again on resume (pairs in its shuffled order, seeds from `start`).
+    """
     if data.tfds_name:
         ds, count = _pairs_dataset(data, "train")
         ds = ds.shuffle(min(count, 1000), seed=seed, reshuffle_each_iteration=True).repeat()
-        return augment.with_seeds(ds, seed), count
+        return lambda start: augment.with_seeds(ds, seed, start), count
     pairs = folder_pairs(data, "train")
     _check_crop_fits(pairs, data.lr_crop_size)
-    ds = augment.shuffled_forever([(str(p.lr), str(p.hr)) for p in pairs], seed)
-    ds = ds.map(lambda paths, s: ((_decode(paths[0]), _decode(paths[1])), s),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    # Second net behind match_pairs: a file that changed since does not stop training.
-    return ds.ignore_errors(log_warning=True), len(pairs)
+    items = [(str(p.lr), str(p.hr)) for p in pairs]
+
+    def stream(start: int) -> tf.data.Dataset:
+        ds = augment.shuffled_forever(items, seed, start).map(
+            lambda paths, s: ((_decode(paths[0]), _decode(paths[1])), s),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        # Second net behind match_pairs: a file that changed since does not stop training.
+        return ds.ignore_errors(log_warning=True)
+
+    return stream, len(pairs)
 
 
 def _augmented(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor, data: SRData):
