@@ -53,7 +53,7 @@ def make_steps(platform: str):
         return jnp.sum(pallas_profiles.weighted_profiles_pallas(t, p, SPL_TERMS, platform=platform))
 
     keras_spl = SPL(reduction="sum")
-    os.environ["SPL_PALLAS"] = "0"  # the keras.ops row must not take the kernel, if wired in
+    os.environ["SPL_PALLAS"] = "0"  # the keras.ops row must not take the kernel
 
     def l1(t, p):
         return jnp.mean(jnp.abs(t - p))

@@ -12,12 +12,15 @@ axis; TensorFlow's `l2_normalize` divides by `sqrt(max(|x|^2, 1e-12))`, so the
 same rule is applied to each norm here. A profile that is all zeros therefore
 contributes 0, never NaN.
 
-Written with `keras.ops` only: the same code runs on the TensorFlow and JAX
-backends. Public functions take NHWC image batches.
+Written with `keras.ops`: the same code runs on the TensorFlow and JAX
+backends, with one choice per backend of how the sums go through XLA
+(`_profile_sums`, `_separate_pass`) and, on JAX where `SPL_PALLAS` asks for it,
+the fused kernel of `spl_tf.kernels`. Public functions take NHWC image batches.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
@@ -162,10 +165,8 @@ def _separate_pass(a, b):
     """
     if keras.backend.backend() != "jax":
         return a, b
-    size = 1
-    for dim in a.shape:
-        size = size * (dim if dim is not None else _SEPARATE_PASS_SIZE)
-    if size < _SEPARATE_PASS_SIZE:
+    # An unknown size counts as large.
+    if math.prod(dim or _SEPARATE_PASS_SIZE for dim in a.shape) < _SEPARATE_PASS_SIZE:
         return a, b
     import jax
 

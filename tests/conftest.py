@@ -7,27 +7,25 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Many tests start JAX processes that compile the same tiny programs; on 2 cores each
-# compile costs seconds. The cache lives for one pytest run only, so a stale entry
-# never outlives the code that made it.
-_JAX_CACHE = {
-    "JAX_COMPILATION_CACHE_DIR": None,
-    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-}
 
 
 def pytest_configure(config):
-    # In the controller only (before xdist starts the workers, which inherit it).
+    # Many tests start JAX processes that compile the same tiny programs; on 2 cores each
+    # compile costs seconds. The cache lives for one pytest run only, so a stale entry
+    # never outlives the code that made it. Made in the controller only, before xdist
+    # starts the workers, which inherit it.
     if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
         return
     config._jax_cache = tempfile.mkdtemp(prefix="spl_tf_jax_cache_")
-    os.environ.update({**_JAX_CACHE, "JAX_COMPILATION_CACHE_DIR": config._jax_cache})
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=config._jax_cache,
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
 def pytest_unconfigure(config):
     if getattr(config, "_jax_cache", None):
         shutil.rmtree(config._jax_cache, ignore_errors=True)
+
 
 import keras  # noqa: E402
 
