@@ -35,8 +35,11 @@ demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m applications.pix2pix.demo --output_dir=demo_output
 
 # TF_CPP_MIN_LOG_LEVEL: keep TensorFlow's C++ start-up chatter out of the report.
+# --dist loadfile: each worker takes whole test files, the next one when it is free, so a
+# module's fixture (a trained run, a built dataset) is made once; in the order of
+# tests/conftest.py, longest first (--no-loadscope-reorder: not the most tests first).
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests
 
 # The oldest allowed versions, then spl_tf on Keras + JAX with no TensorFlow installed.
 # (TensorFlow 2.16 has wheels up to Python 3.12: give PYTHON=python3.12 on a newer system.)

@@ -1,5 +1,6 @@
-"""Test setup: quiet TensorFlow, two logical CPUs for the distribution tests, and one
-JAX compilation cache for every JAX process of the run."""
+"""Test setup: quiet TensorFlow, two logical CPUs for the distribution tests, one JAX
+compilation cache for every JAX process of the run, the runs under JAX of the tests that
+ask for one (all in one background process), and the longest test files first."""
 
 import os
 import shutil
@@ -8,8 +9,10 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "jax_rerun(*args, timeout): checks `pytest ARGS` run under JAX "
+                   "(backend_utils.rerun_under_jax)")
     # Many tests start JAX processes that compile the same tiny programs; on 2 cores each
     # compile costs seconds. The cache lives for one pytest run only, so a stale entry
     # never outlives the code that made it. Made in the controller only, before xdist
@@ -28,6 +31,9 @@ def pytest_unconfigure(config):
 
 
 import keras  # noqa: E402
+import pytest  # noqa: E402
+
+import backend_utils  # noqa: E402
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
@@ -39,11 +45,70 @@ if keras.backend.backend() == "tensorflow":
     )
 
 
-# The longest tests (1.5-3.5 minutes each on 2 cores), started first: pytest-xdist hands
-# out tests in order, and one of them started last would run on alone at the end.
-LONGEST = ("test_data_parallel.py", "test_training_faults.py", "test_notebook.py",
-           "test_jax_backend.py")
+# The longest test files, longest first (seconds on a busy 2-core machine, in all). The
+# Makefile's `--dist loadfile` gives each pytest-xdist worker whole files (so that a module's
+# fixture, a trained run or a built dataset, is made once), the next one when it is free:
+# the longest go first, and the many short ones even out the end.
+LONGEST = (
+    "test_training_faults.py",  # 240
+    "test_application_layer.py",  # 190
+    "test_pix2pix_e2e.py",  # 190
+    "test_data_parallel.py",  # 160
+    "test_fcc_faults.py",  # 140
+    "test_reliability.py",  # 115
+    "test_notebook.py",  # 110
+    "test_makeup.py",  # 85
+    "test_srresnet.py",  # 70
+    "test_demo.py",  # 55
+    "test_compare_losses.py",  # 40
+    "test_sr_tiling.py",  # 35
+)
+
+
+def _order(item) -> tuple[int, bool]:
+    """Files as in LONGEST, then the others; in a file, the tests that read a run under JAX
+    last, so that the background run has ended when they come."""
+    name = item.path.name
+    rank = LONGEST.index(name) if name in LONGEST else len(LONGEST)
+    return rank, item.get_closest_marker("jax_rerun") is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.path.name not in LONGEST)  # stable: order kept otherwise
+    items.sort(key=_order)  # stable: the order is kept otherwise
+
+
+def _made_here(folder) -> bool:
+    try:
+        folder.mkdir()
+        return True
+    except FileExistsError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jax_reruns(request, tmp_path_factory):
+    """Starts the runs under JAX of this session's tests marked `jax_rerun`, all in one
+    process (each process pays the JAX, Keras and TensorFlow import and compiles its own
+    programs), in the background from the session's first test on. Yields their folder."""
+    marks = {item.nodeid: item.get_closest_marker("jax_rerun") for item in request.session.items}
+    runs = {nodeid: mark.args for nodeid, mark in marks.items() if mark}
+    if not runs:
+        yield None
+        return
+    # pytest-xdist's workers each have a basetemp in one common folder: the first worker to
+    # make the runs' folder there starts the runs, the other one only reads them.
+    basetemp = tmp_path_factory.getbasetemp()
+    folder = (basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp) / "jax_reruns"
+    process = None
+    if _made_here(folder):
+        timeout = sum(mark.kwargs["timeout"] for mark in marks.values() if mark)
+        process = backend_utils.start_runs_under_jax(folder, runs, timeout)
+    yield folder
+    if process:
+        process.wait()  # the other worker may still be waiting for the results
+
+
+@pytest.fixture
+def jax_rerun(_jax_reruns, request):
+    """This test's run under JAX (its `jax_rerun` mark): (completed process, output tail)."""
+    return backend_utils.result_under_jax(_jax_reruns, request.node.nodeid)

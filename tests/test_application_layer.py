@@ -16,6 +16,7 @@ import pytest
 from absl import flags
 
 import tiny_configs
+from backend_utils import jax_env
 from applications.common import commands, config, run_record, training
 from applications.common.config import GeneratorConfig, RuntimeConfig, TrainingConfig
 from applications.makeup import transfer
@@ -213,8 +214,9 @@ def test_models_load_in_a_fresh_process_with_only_spl_tf(tmp_path):
         expected[run] = (keras.ops.convert_to_numpy(model(x, training=False)),
                          type(app.loss(app.train_config())).__name__)
     for backend in ("tensorflow", "jax"):
-        env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
-               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = jax_env() if backend == "jax" else {
+            **os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu",
+            "TF_CPP_MIN_LOG_LEVEL": "3"}
         result = subprocess.run([sys.executable, "-c", LOAD, *map(str, expected)],
                                 cwd=tmp_path, env=env, capture_output=True, text=True,
                                 timeout=300)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import pytest_under_jax, value_and_grads
+from backend_utils import rerun_under_jax, value_and_grads
 from spl_tf.contextual import (
     MAX_PAIRWISE_ELEMENTS,
     contextual_loss,
@@ -243,8 +243,9 @@ def test_sample_positions_errors():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="spawns the JAX run")
-def test_golden_under_jax():
-    result, output = pytest_under_jax(__file__, "-k", JAX_SELECTION)
+@rerun_under_jax(__file__, "-k", JAX_SELECTION)
+def test_golden_under_jax(jax_rerun):
+    result, output = jax_rerun
     assert result.returncode == 0, output
     assert f"{JAX_EXPECTED_PASSED} passed" in result.stdout, output
     assert "skipped" not in result.stdout and "failed" not in result.stdout, output

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+from backend_utils import jax_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 from applications.common.resnet_generator import (  # noqa: E402
@@ -334,9 +336,7 @@ def test_under_jax_backend(tmp_path):
         """
     ).format(path=tmp_path / "jax.keras")
     env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
+        **jax_env(),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     result = subprocess.run(

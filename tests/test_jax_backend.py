@@ -3,12 +3,13 @@ fixed when Keras is first imported)."""
 
 from pathlib import Path
 
-from backend_utils import pytest_under_jax
+from backend_utils import rerun_under_jax
+
+TESTS = Path(__file__).parent
 
 
-def test_golden_values_under_jax():
-    tests = Path(__file__).parent
-    result, output = pytest_under_jax(
-        str(tests / "test_golden.py"), str(tests / "test_losses.py"), timeout=900)
+@rerun_under_jax(str(TESTS / "test_golden.py"), str(TESTS / "test_losses.py"), timeout=900)
+def test_golden_values_under_jax(jax_rerun):
+    result, output = jax_rerun
     assert result.returncode == 0, output
     assert " passed" in result.stdout and "skipped" not in result.stdout

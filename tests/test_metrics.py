@@ -16,7 +16,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
-from backend_utils import pytest_under_jax
+from backend_utils import rerun_under_jax
 from spl_tf.metrics import psnr, rgb_to_y, ssim
 
 H, W = 64, 80
@@ -327,10 +327,10 @@ def test_compiled_gives_the_same_values(y_channel):
 
 if keras.backend.backend() == "tensorflow":
 
-    def test_this_file_under_jax():
-        # One photo of the per-photo cases keeps it fast: JAX compiles every
-        # op for every new shape when run eagerly.
-        result, output = pytest_under_jax(
-            "-p", "no:xdist", "-k", "not coffee and not chelsea", __file__, timeout=300)
+    # One photo of the per-photo cases keeps it fast: JAX compiles every
+    # op for every new shape when run eagerly.
+    @rerun_under_jax("-p", "no:xdist", "-k", "not coffee and not chelsea", __file__, timeout=300)
+    def test_this_file_under_jax(jax_rerun):
+        result, output = jax_rerun
         assert result.returncode == 0, output
         assert " passed" in result.stdout and "skipped" not in result.stdout

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import pytest_under_jax, value_and_grads
+from backend_utils import rerun_under_jax, value_and_grads
 from spl_tf import CPL, GPL, SPL
 
 EPSILON = 1e-12
@@ -164,7 +164,8 @@ def test_near_grey_value_and_gradient(kind, chroma):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="reruns itself under JAX")
-def test_near_grey_under_jax():
-    result, output = pytest_under_jax(str(Path(__file__)), "-k", "near_grey_value", timeout=300)
+@rerun_under_jax(str(Path(__file__)), "-k", "near_grey_value", timeout=300)
+def test_near_grey_under_jax(jax_rerun):
+    result, output = jax_rerun
     assert result.returncode == 0, output
     assert " passed" in result.stdout and "failed" not in result.stdout

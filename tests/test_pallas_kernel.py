@@ -15,14 +15,15 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import pytest_under_jax
+from backend_utils import rerun_under_jax
 
 ON_JAX = keras.backend.backend() == "jax"
 
 if not ON_JAX:
 
-    def test_pallas_kernel_under_jax():
-        result, output = pytest_under_jax(__file__, timeout=600)
+    @rerun_under_jax(__file__, timeout=600)
+    def test_pallas_kernel_under_jax(jax_rerun):
+        result, output = jax_rerun
         assert result.returncode == 0, output
         assert " passed" in result.stdout and "skipped" not in result.stdout, output
 

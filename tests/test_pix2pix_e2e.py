@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tiny_configs
+from backend_utils import jax_env
 from applications.common import prediction, training
 from applications.pix2pix.application import Pix2Pix
 from pix2pix_data import write_pairs
@@ -144,7 +145,7 @@ def test_console_scripts_are_declared():
 def test_tiny_run_on_jax(tmp_path):
     data = write_pairs(tmp_path / "data")
     run = tmp_path / "run"
-    env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env = jax_env(legacy_emitters=True)  # checked for its files and finite metrics only
     trained = _cli("applications.pix2pix.train", f"--data_dir={data}", f"--model_dir={run}",
                    "--batch_size=4", "--epochs=1", "--image_size=32", "--ngf=4", env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -164,6 +165,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tiny_configs
+from backend_utils import jax_env
 from applications.common import training
 from applications.pix2pix.application import Pix2Pix
 root, run = Path(sys.argv[1]), Path(sys.argv[2])

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import pytest_under_jax, value_and_grads
+from backend_utils import rerun_under_jax, value_and_grads
 from spl_tf.sesim import LSeSimHead, self_similarity, spatial_correlative_loss
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "sesim_original.npz")
@@ -268,13 +268,13 @@ def test_similarity_errors(kwargs, match):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="spawned from TF only")
-def test_cos_checks_under_jax():
+@rerun_under_jax(__file__, "-k", "(caseA or caseC) and (cos or similarity) and not jax")
+def test_cos_checks_under_jax(jax_rerun):
     """The `cos` golden checks and similarity maps of A and C, on JAX."""
-    selection = "(caseA or caseC) and (cos or similarity) and not jax"
     expected = sum(
         cfg.case in "AC" and cfg.mode in (None, "cos") for cfg in SIM_CONFIGS + LOSS_CONFIGS
     )
-    result, output = pytest_under_jax(__file__, "-k", selection)
+    result, output = jax_rerun
     assert result.returncode == 0, output
     assert re.search(rf"\b{expected} passed\b", result.stdout), output
     assert "skipped" not in result.stdout and "failed" not in result.stdout, output

@@ -1,7 +1,6 @@
 """The SRResNet generator of applications/srresnet/model.py and its pixel shuffle
 (spl_tf.layers.PixelShuffle)."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+
+from backend_utils import jax_env
 
 from applications.srresnet.model import build_srresnet
 from spl_tf.layers import PixelShuffle
@@ -295,15 +296,9 @@ def test_builds_and_runs_under_jax():
         print("JAX_OK")
         """
     )
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "JAX_PLATFORMS": "cpu",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
     result = subprocess.run(
         [sys.executable, "-c", script],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=jax_env(), capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "JAX_OK" in result.stdout

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import pytest_under_jax, value_and_grads
+from backend_utils import rerun_under_jax, value_and_grads
 from spl_tf import (
     CPL,
     GPL,
@@ -538,8 +538,9 @@ if keras.backend.backend() == "tensorflow":
         mean = tf.function(spatial_correlative_loss, input_signature=signature)
         assert float(mean(EMPTY, EMPTY)) == 0.0
 
-    def test_this_file_under_jax():
-        result, output = pytest_under_jax("-p", "no:xdist", __file__, timeout=300)
+    @rerun_under_jax("-p", "no:xdist", __file__, timeout=300)
+    def test_this_file_under_jax(jax_rerun):
+        result, output = jax_rerun
         assert result.returncode == 0, output
         assert " passed" in result.stdout and "skipped" not in result.stdout
 
