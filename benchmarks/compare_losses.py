@@ -161,7 +161,8 @@ def train(loss: Terms, config: Pix2PixConfig, steps: int) -> tuple[keras.Model, 
     files = pairs.scan_split(config.data.folder(), "train")
     batches = pairs.pairs_dataset(files, config.data.image_size, training.batch_size,
                                   pairs.PairFormat(), training=True, seed=training.seed)
-    model = resnet_generator.build_generator(config.model.ngf, batch_stats_at_inference=False)
+    model = resnet_generator.build_generator(config.model.ngf, batch_stats_at_inference=False,
+                                             num_blocks=config.model.num_blocks)
     model.compile(keras.optimizers.Adam(training.learning_rate, beta_1=training.beta_1),
                   loss=lambda y_true, y_pred: loss(y_true, y_pred), jit_compile=False)
     times = StepTimes()
@@ -231,12 +232,14 @@ def run(expressions: list[str], output_dir: Path, config: Pix2PixConfig, steps: 
     columns["target"] = image_io.to_uint8(np.concatenate([t[1] for t in test]))
     write_figure(columns, rows, output_dir / "comparison.png")
     summary = (f"{steps} steps of batch {batch_size}, {data.image_size}x{data.image_size}, "
-               f"ngf {config.model.ngf}, {len(test_files)} held-out images from "
+               f"ngf {config.model.ngf}, {config.model.num_blocks} residual blocks, "
+               f"{len(test_files)} held-out images from "
                f"{data.data_dir}\n\n")
     image_io.write_bytes(output_dir / "comparison.md", (summary + table(results)).encode())
     image_io.write_bytes(output_dir / "comparison.json", json.dumps(
         {"steps": steps, "batch_size": batch_size, "image_size": data.image_size,
-         "ngf": config.model.ngf, "results": results}, indent=2).encode())
+         "ngf": config.model.ngf, "num_blocks": config.model.num_blocks, "results": results},
+        indent=2).encode())
     print("\n" + summary + table(results))
     return results
 
@@ -258,6 +261,8 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     flags.DEFINE_float("learning_rate", defaults.training.learning_rate, "Adam's rate.", **fv)
     flags.DEFINE_integer("seed", defaults.training.seed, "Seed (same weights for all).", **fv)
     flags.DEFINE_integer("ngf", defaults.model.ngf, "Generator width.", **fv)
+    flags.DEFINE_integer("num_blocks", defaults.model.num_blocks, "Residual blocks of the "
+                         "generator.", **fv)
 
 
 def main() -> None:
@@ -269,7 +274,7 @@ def main() -> None:
     config = demo.config(data_dir, epochs=1)
     config = dataclasses.replace(
         config, data=Pix2PixData(data_dir=str(data_dir), image_size=values.image_size),
-        model=dataclasses.replace(config.model, ngf=values.ngf),
+        model=dataclasses.replace(config.model, ngf=values.ngf, num_blocks=values.num_blocks),
         training=dataclasses.replace(config.training, batch_size=values.batch_size,
                                      learning_rate=values.learning_rate, seed=values.seed))
     run(values.losses, output_dir, config, values.steps, values.rows)

@@ -105,10 +105,13 @@ def _jax_reruns(request, tmp_path_factory):
         process = backend_utils.start_runs_under_jax(folder, runs, timeout)
     yield folder
     if process:
-        process.wait()  # the other worker may still be waiting for the results
+        if request.session.shouldstop or request.session.shouldfail:  # -x: no one waits
+            process.terminate()
+        process.wait()  # else the other worker may still be waiting for the results
 
 
 @pytest.fixture
 def jax_rerun(_jax_reruns, request):
     """This test's run under JAX (its `jax_rerun` mark): (completed process, output tail)."""
+    assert request.node.get_closest_marker("jax_rerun"), "mark it: backend_utils.rerun_under_jax"
     return backend_utils.result_under_jax(_jax_reruns, request.node.nodeid)

@@ -15,6 +15,7 @@ command outlives any crash of the second and says how it ended in status.json.
 import contextlib
 import io
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ def supervise(folder: Path) -> None:
     with open(folder / "stderr.log", "w") as stderr:
         process = subprocess.Popen([sys.executable, __file__, str(folder), "--run"],
                                    stdout=stderr, stderr=subprocess.STDOUT)
+        # A session stopped early (-x) terminates this process: the runs end with it.
+        signal.signal(signal.SIGTERM, lambda *_: process.kill())
         try:
             status = {"returncode": process.wait(timeout=timeout), "timed_out": False}
         except subprocess.TimeoutExpired:

@@ -16,7 +16,6 @@ import pytest
 from absl import flags
 
 import tiny_configs
-from backend_utils import jax_env
 from applications.common import commands, config, run_record, training
 from applications.common.config import GeneratorConfig, RuntimeConfig, TrainingConfig
 from applications.makeup import transfer
@@ -24,6 +23,7 @@ from applications.makeup.application import MakeupTransfer
 from applications.pix2pix import demo
 from applications.pix2pix.application import Pix2Pix
 from applications.srresnet.application import SuperResolution
+from backend_utils import jax_env
 from div2k_data import write_div2k
 from fcc_dataset import build, pairs, sample
 from fcc_dataset.errors import InputError
@@ -120,6 +120,7 @@ def test_help_lists_the_flags_with_their_defaults():
     (RuntimeConfig, {"strategy": "tpu"}, r"--strategy=tpu needs --tpu"),
     (RuntimeConfig, {"mixed_precision": "float8"}, r"--mixed_precision=float8: must be one of"),
     (GeneratorConfig, {"ngf": 0}, r"--ngf=0: must be >= 1"),
+    (GeneratorConfig, {"num_blocks": 0}, r"--num_blocks=0: must be >= 1"),
 ])
 def test_values_that_cannot_work_are_refused(section, values, message):
     with pytest.raises(InputError, match=message):

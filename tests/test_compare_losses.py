@@ -59,11 +59,12 @@ def test_tiny_comparison_writes_figure_and_table(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "compare_losses.py"),
          f"--output_dir={tmp_path}", f"--data_dir={data_dir}", "--batch_size=4", "--steps=2", "--losses=L1", "--losses=SPL + 0.5 * GPL",
-         "--image_size=32", "--ngf=4", "--rows=2"],
+         "--image_size=32", "--ngf=4", "--num_blocks=1", "--rows=2"],
         env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "comparison.json").read_text())
     assert [r["loss"] for r in report["results"]] == ["L1", "SPL + 0.5 * GPL"]
+    assert (report["ngf"], report["num_blocks"]) == (4, 1)
     for r in report["results"]:
         assert all(np.isfinite(r[k]) for k in ("psnr", "ssim", "energy", "seconds_per_step"))
     assert "| `SPL + 0.5 * GPL` |" in (tmp_path / "comparison.md").read_text()

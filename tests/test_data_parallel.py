@@ -25,7 +25,7 @@ def _command(data: Path, run: Path, *extra: str) -> list[str]:
     # Two steps per epoch (8 images, batch 4).
     return [sys.executable, "-m", "applications.pix2pix.train", f"--data_dir={data}",
             f"--model_dir={run}", "--batch_size=4", "--epochs=2", "--image_size=16",
-            "--ngf=4", "--verbose=0", *extra]
+            "--ngf=4", "--num_blocks=1", "--verbose=0", *extra]
 
 
 def _losses(run: Path) -> list[float]:

@@ -87,6 +87,19 @@ def test_trainable_parameter_count_reference_skip():
     assert _trainable_count(model) == 11_388_675 + 7 * 7 * 3 * 64
 
 
+def test_fewer_residual_blocks():
+    """Each block is two 3x3 convs at 4*ngf with their batch norms; the rest is shared."""
+    one, nine = build_generator(ngf=8, num_blocks=1), build_generator(ngf=8)
+    block = 2 * (3 * 3 * 32 * 32 + 32) + 2 * 2 * 32  # two convs, two batch norms (gamma, beta)
+    assert _trainable_count(nine) - _trainable_count(one) == 8 * block
+    assert (one.name, nine.name) == ("resnet1_generator", "resnet9_generator")
+    assert [l.name for l in one.layers if l.name.endswith("_out")] == ["res1_out"]
+    out = one(_images(2, 16, 16), training=False)
+    assert tuple(out.shape) == (2, 16, 16, 3)
+    makeup = build_makeup_generator(ngf=8, num_blocks=2)
+    assert _trainable_count(makeup) == _trainable_count(one) + block + 7 * 7 * 3 * 8
+
+
 def test_layer_structure():
     model = build_generator(ngf=8)
     convs = [l for l in model.layers if type(l) is keras.layers.Conv2D]
@@ -255,7 +268,8 @@ def test_reference_skip_needs_six_channels():
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"ngf": 0}, "ngf"), ({"input_channels": 0}, "input_channels")],
+    [({"ngf": 0}, "ngf"), ({"input_channels": 0}, "input_channels"),
+     ({"num_blocks": 0}, "num_blocks"), ({"num_blocks": 2.5}, "num_blocks")],
 )
 def test_invalid_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):

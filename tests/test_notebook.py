@@ -38,8 +38,8 @@ NOTEBOOK = ROOT / "notebooks" / "spl_tf_colab.ipynb"
 KERNEL = "spl_tf_test"
 CELL_TIMEOUT_S = 300  # one cell; the kernel itself must start within STARTUP_TIMEOUT_S
 STARTUP_TIMEOUT_S = 60
-TINY = {"IMAGE_SIZE": 32, "NGF": 4, "EPOCHS": 1, "BATCH_SIZE": 2, "STEPS_PER_EPOCH": 1,
-        "USER_MODEL_STEPS": 1, "USER_MODEL_EPOCHS": 1, "TENSORBOARD_PORT": 0,
+TINY = {"IMAGE_SIZE": 32, "NGF": 4, "NUM_BLOCKS": 1, "EPOCHS": 1, "BATCH_SIZE": 2,
+        "STEPS_PER_EPOCH": 1, "USER_MODEL_STEPS": 1, "USER_MODEL_EPOCHS": 1, "TENSORBOARD_PORT": 0,
         "STOP_TENSORBOARD": True}
 FALLBACK = "using the built-in demo data instead"
 FACADES_TEST_IMAGES = 3
@@ -242,6 +242,8 @@ def _check_run(nb, error, work: Path, leftover: list[int], test_images: int) -> 
                      "checkpoints/epoch_001.keras", "samples/epoch_001.png", "loss.png"):
         assert (run / produced).is_file(), produced
     assert len((run / "training_log.csv").read_text().splitlines()) == 1 + TINY["EPOCHS"]
+    model = json.loads((run / "config.json").read_text())["config"]["model"]
+    assert (model["ngf"], model["num_blocks"]) == (TINY["NGF"], TINY["NUM_BLOCKS"])
 
     # The predict command's grid: input | output | target, one row per test image (at most
     # 8), each 32-pixel panel drawn one inch (100 pixels) wide, under a row of titles.

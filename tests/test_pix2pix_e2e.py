@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import tiny_configs
-from backend_utils import jax_env
 from applications.common import prediction, training
 from applications.pix2pix.application import Pix2Pix
+from backend_utils import jax_env
 from pix2pix_data import write_pairs
 
 PIX2PIX = Pix2Pix()
@@ -110,8 +110,8 @@ def test_exported_model_takes_any_size(tmp_path):
      r"--learning_rate=nan: must be a finite number > 0"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "--lr_decay_rate=1.5"],
      r"--lr_decay_rate=1.5: must be in \(0, 1\]"),
-    (["--data_dir={data}", "--model_dir={tmp}/run", "--num_blocks=2"],
-     r"Unknown command line flag 'num_blocks'"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--scale=2"],
+     r"Unknown command line flag 'scale'"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "stray"], r"unexpected arguments \['stray'\]"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "--strategy=mirrored", "--jit_compile=true"],
      r"--jit_compile=true: does not work with --strategy=mirrored"),
@@ -147,7 +147,7 @@ def test_tiny_run_on_jax(tmp_path):
     run = tmp_path / "run"
     env = jax_env(legacy_emitters=True)  # checked for its files and finite metrics only
     trained = _cli("applications.pix2pix.train", f"--data_dir={data}", f"--model_dir={run}",
-                   "--batch_size=4", "--epochs=1", "--image_size=32", "--ngf=4", env=env)
+                   "--batch_size=4", "--epochs=1", "--image_size=32", "--ngf=4", "--num_blocks=1", env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert (run / "model.keras").is_file() and _epochs_logged(run) == [0]
     # The run's data settings (folder, image size) are the predictor's defaults.
@@ -165,7 +165,6 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tiny_configs
-from backend_utils import jax_env
 from applications.common import training
 from applications.pix2pix.application import Pix2Pix
 root, run = Path(sys.argv[1]), Path(sys.argv[2])

@@ -27,7 +27,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 def _train_args(data: Path, run: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "applications.pix2pix.train", f"--data_dir={data}",
-            f"--model_dir={run}", "--batch_size=4", "--image_size=16", "--ngf=4",
+            f"--model_dir={run}", "--batch_size=4", "--image_size=16", "--ngf=4", "--num_blocks=1",
             "--jit_compile=false", "--verbose=0", *extra]
 
 

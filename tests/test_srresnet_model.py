@@ -10,9 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import jax_env
-
 from applications.srresnet.model import build_srresnet
+from backend_utils import jax_env
 from spl_tf.layers import PixelShuffle
 
 ROOT = Path(__file__).resolve().parents[1]

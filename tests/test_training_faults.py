@@ -51,7 +51,7 @@ CHAIN = [
 def _command(data: Path, run: Path) -> list[str]:
     return [sys.executable, "-m", "applications.pix2pix.train", f"--data_dir={data}",
             f"--model_dir={run}", "--batch_size=4", f"--epochs={EPOCHS}", "--image_size=16",
-            "--ngf=4", "--jit_compile=false", "--verbose=0", "--deterministic", "--seed=3"]
+            "--ngf=4", "--num_blocks=1", "--jit_compile=false", "--verbose=0", "--deterministic", "--seed=3"]
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -6,8 +6,8 @@ has a bias, kernels drawn from TruncatedNormal(0, 0.02), biases zero):
 1. reflect-pad 3, conv 7x7 stride 1 VALID -> ngf, batch norm, ReLU
 2. conv 3x3 stride 2 SAME -> 2*ngf, BN, ReLU; conv 3x3 stride 2 SAME -> 4*ngf,
    BN, ReLU
-3. nine residual blocks: y = [reflect-pad 1, conv 3x3 VALID, BN, ReLU,
-   reflect-pad 1, conv 3x3 VALID, BN]; output relu(x + y)
+3. nine residual blocks (`num_blocks`; 9 is the original): y = [reflect-pad 1,
+   conv 3x3 VALID, BN, ReLU, reflect-pad 1, conv 3x3 VALID, BN]; output relu(x + y)
 4. transposed conv 3x3 stride 2 SAME -> 2*ngf, instance norm, ReLU;
    transposed conv 3x3 stride 2 SAME -> ngf, instance norm, ReLU
 5. conv 7x7 stride 1 SAME (zero padding) -> 3 channels, no norm
@@ -139,9 +139,11 @@ def _residual_block(x, filters, batch_stats_at_inference, name):
     return layers.ReLU(name=f"{name}_out")(x)
 
 
-def trunk(inputs, ngf: int = 64, batch_stats_at_inference: bool = True):
+def trunk(inputs, ngf: int = 64, batch_stats_at_inference: bool = True,
+          num_blocks: int = NUM_RESIDUAL_BLOCKS):
     """Everything up to the last conv (stages 1-5 above), before the tanh."""
     check_positive_int(ngf, "ngf")
+    check_positive_int(num_blocks, "num_blocks")
     bsi = bool(batch_stats_at_inference)
 
     # 1. c7s1-ngf with reflect padding.
@@ -157,7 +159,7 @@ def trunk(inputs, ngf: int = 64, batch_stats_at_inference: bool = True):
         x = layers.ReLU(name=f"down{i}_relu")(x)
 
     # 3. Residual blocks at 4*ngf.
-    for i in range(1, NUM_RESIDUAL_BLOCKS + 1):
+    for i in range(1, num_blocks + 1):
         x = _residual_block(x, 4 * ngf, bsi, name=f"res{i}")
 
     # 4. Two stride-2 upsamplings with instance norm.
@@ -174,7 +176,8 @@ def build_generator(
     ngf: int = 64,
     input_channels: int = 3,
     batch_stats_at_inference: bool = True,
-    name: str = "resnet9_generator",
+    name: str | None = None,
+    num_blocks: int = NUM_RESIDUAL_BLOCKS,
 ) -> keras.Model:
     """Builds the original's ResNet-9-blocks generator (see module docstring).
 
@@ -187,7 +190,9 @@ def build_generator(
             prediction time too (`BatchStatsNormalization`); False uses plain
             `BatchNormalization` (moving averages at inference), so an image's
             output does not depend on the rest of its batch.
-        name: the model's name.
+        name: the model's name (default `resnet{num_blocks}_generator`).
+        num_blocks: residual blocks; 9, the original's, gives ResNet-9. Fewer make
+            a smaller, faster model (pytorch-CycleGAN-and-pix2pix offers 6).
 
     Returns:
         A functional `keras.Model` from `(None, None, None, input_channels)`
@@ -195,11 +200,11 @@ def build_generator(
         multiples of `SIZE_MULTIPLE` for the output to have the input's size.
 
     Raises:
-        ValueError: `ngf` or `input_channels` not an integer >= 1.
+        ValueError: `ngf`, `input_channels` or `num_blocks` not an integer >= 1.
     """
     check_positive_int(input_channels, "input_channels")
     inputs = keras.Input(shape=(None, None, input_channels), name="image")
-    x = trunk(inputs, ngf, batch_stats_at_inference)
+    x = trunk(inputs, ngf, batch_stats_at_inference, num_blocks)
     # 6. tanh, float32 so that losses under mixed precision get float32.
     outputs = layers.Activation("tanh", dtype="float32", name="tanh")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name or f"resnet{num_blocks}_generator")

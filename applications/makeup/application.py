@@ -31,7 +31,8 @@ class MakeupTransfer(Application):
     target_folder = "reference"
 
     def build_model(self, config: MakeupConfig) -> keras.Model:
-        return build_makeup_generator(config.model.ngf, config.model.batch_stats_at_inference)
+        model = config.model
+        return build_makeup_generator(model.ngf, model.batch_stats_at_inference, model.num_blocks)
 
     def loss(self, config: MakeupConfig) -> keras.losses.Loss:
         return MakeupLoss()

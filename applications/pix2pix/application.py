@@ -22,8 +22,10 @@ class Pix2Pix(Application):
     size_multiple = resnet_generator.SIZE_MULTIPLE
 
     def build_model(self, config: Pix2PixConfig) -> keras.Model:
+        model = config.model
         return resnet_generator.build_generator(
-            config.model.ngf, batch_stats_at_inference=config.model.batch_stats_at_inference)
+            model.ngf, batch_stats_at_inference=model.batch_stats_at_inference,
+            num_blocks=model.num_blocks)
 
     def loss(self, config: Pix2PixConfig) -> keras.losses.Loss:
         return SPL()
