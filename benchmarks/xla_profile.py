@@ -4,13 +4,15 @@
     python benchmarks/xla_profile.py --loss=l1 --batch=4
 
 The step (forward + gradient w.r.t. y_pred, `tf.function(jit_compile=True)`) runs
-under the TensorFlow profiler; the CPU time of each XLA kernel (a fusion, a GEMV, a
-reduce-window...) is summed over the threads that ran it and averaged over the
-profiled steps. The names are those of the optimised HLO module, which
+under the TensorFlow profiler; the time of each XLA kernel (a fusion, a GEMV, a
+reduce-window...), from its start to its end on the thread that launched it, is
+averaged over the profiled steps. XLA splits a kernel's loop over the cores inside
+that span, and kernels that run side by side are each counted: the sum is neither the
+step's wall time nor its CPU time (time the step under `taskset -c 0` to compare work).
+The names are those of the optimised HLO module, which
 `XLA_FLAGS=--xla_dump_to=DIR --xla_dump_hlo_as_text` writes as
 `*after_optimizations.txt`: read the two side by side to see what each kernel fuses
-and which image-sized buffers it writes. Shares are of the kernels' total CPU time,
-so they stay meaningful on a loaded machine, where wall times do not.
+and which image-sized buffers it writes. Shares are of the kernels' summed time.
 """
 
 import collections
@@ -54,8 +56,8 @@ def make_loss(name: str):
     }[name]()
 
 
-def kernel_cpu_ms(xspace_path: Path, steps: int) -> collections.Counter:
-    """CPU ms per step of each XLA kernel in a profiler trace."""
+def kernel_ms(xspace_path: Path, steps: int) -> collections.Counter:
+    """Milliseconds per step of each XLA kernel in a profiler trace, start to end."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     space = xplane_pb2.XSpace()
@@ -96,12 +98,12 @@ def main(argv) -> None:
             step(y_true, y_pred)[1].numpy()
         tf.profiler.experimental.stop()
         trace = next(Path(logdir).rglob("*.xplane.pb"))
-        totals = kernel_cpu_ms(trace, FLAGS.steps)
+        totals = kernel_ms(trace, FLAGS.steps)
 
     total = sum(totals.values())
     print(f"{FLAGS.loss.upper()}, batch {FLAGS.batch}, {FLAGS.size}x{FLAGS.size}x3, TF "
-          f"{tf.__version__}: {total:.1f} kernel CPU-ms per step over {len(totals)} kernels")
-    print(f"{'CPU ms':>8}  {'share':>6}  kernel")
+          f"{tf.__version__}: {total:.1f} kernel-ms per step over {len(totals)} kernels")
+    print(f"{'ms':>8}  {'share':>6}  kernel")
     for name, ms in totals.most_common(FLAGS.top):
         print(f"{ms:8.3f}  {100 * ms / total:5.1f}%  {name}")
 
