@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from spl_tf import SPL  # noqa: E402
+from timing import make_step  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batches", ["1", "4", "16"], "Batch sizes.")
@@ -127,19 +128,6 @@ def formulations() -> dict:
         "direct": direct_spl,
         "L1": keras.losses.MeanAbsoluteError(),
     }
-
-
-def make_step(loss_fn, jit: bool):
-    import tensorflow as tf
-
-    @tf.function(jit_compile=jit)
-    def step(y_true, y_pred):
-        with tf.GradientTape() as tape:
-            tape.watch(y_pred)
-            value = loss_fn(y_true, y_pred)
-        return value, tape.gradient(value, y_pred)
-
-    return step
 
 
 def peak_memory_mb(step, y_true, y_pred) -> float:

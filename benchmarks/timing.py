@@ -1,11 +1,25 @@
-"""Training-step timing shared by the benchmarks: every configuration is timed
-in interleaved rounds, so machine noise hits them alike."""
+"""Timing shared by the benchmarks: a loss's forward + gradient step, and training
+steps timed in interleaved rounds, so machine noise hits every configuration alike."""
 
 import statistics
 import time
 from collections.abc import Callable, Iterable
 
 import keras
+
+
+def make_step(loss_fn: Callable, jit: bool) -> Callable:
+    """`(y_true, y_pred) -> (loss, d loss / d y_pred)` as a TensorFlow function."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=jit)
+    def step(y_true, y_pred):
+        with tf.GradientTape() as tape:
+            tape.watch(y_pred)
+            value = loss_fn(y_true, y_pred)
+        return value, tape.gradient(value, y_pred)
+
+    return step
 
 
 def loss_step_times(

@@ -28,6 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from timing import make_step  # noqa: E402
+
 FLAGS = flags.FLAGS
 
 # XLA names its kernels after HLO instructions (`bitcast_dot_fusion.2`,
@@ -77,14 +79,7 @@ def main(argv) -> None:
     del argv
     import tensorflow as tf
 
-    loss = make_loss(FLAGS.loss)
-
-    @tf.function(jit_compile=True)
-    def step(y_true, y_pred):
-        with tf.GradientTape() as tape:
-            tape.watch(y_pred)
-            value = loss(y_true, y_pred)
-        return value, tape.gradient(value, y_pred)
+    step = make_step(make_loss(FLAGS.loss), jit=True)
 
     rng = np.random.default_rng(0)
     shape = (FLAGS.batch, FLAGS.size, FLAGS.size, 3)

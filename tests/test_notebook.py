@@ -31,7 +31,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from backend_utils import CHEAP_COMPILE_FLAGS, LEGACY_EMITTERS
+from backend_utils import jax_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "spl_tf_colab.ipynb"
@@ -196,7 +196,7 @@ def runs(tmp_path_factory):
     }
     # The JAX kernel and the commands it starts compile faster (the notebook keeps XLA_FLAGS
     # and adds its device count); its checks are of files and finite values only.
-    extra_env = {"cpu": {}, "tpu": {"XLA_FLAGS": f"{CHEAP_COMPILE_FLAGS} {LEGACY_EMITTERS}"}}
+    extra_env = {"cpu": {}, "tpu": {"XLA_FLAGS": jax_env(legacy_emitters=True)["XLA_FLAGS"]}}
     jobs, folders = [], {}
     for case, parameters in cases.items():
         work, tmp = base / case / "work", base / case / "tmp"

@@ -136,8 +136,9 @@ class GeneratorConfig:
     """The ResNet-9 generator of pix2pix and makeup transfer."""
 
     ngf: int = option(64, "Generator width (filters of the first layer).")
-    num_blocks: int = option(9, "Residual blocks of the generator: 9 is the original's ResNet-9; "
-                         "fewer make a smaller, faster model (6 is the other common choice).")
+    num_blocks: int = option(9, "Residual blocks of the generator: 9 is the original's "
+                             "ResNet-9; fewer make a smaller, faster model (6 is the other "
+                             "common choice).")
     batch_stats_at_inference: bool = option(
         True, "Normalise with the current batch's statistics at inference too, as the "
         "original did (its batch norms never received a training flag). "

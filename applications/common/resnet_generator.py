@@ -6,7 +6,7 @@ has a bias, kernels drawn from TruncatedNormal(0, 0.02), biases zero):
 1. reflect-pad 3, conv 7x7 stride 1 VALID -> ngf, batch norm, ReLU
 2. conv 3x3 stride 2 SAME -> 2*ngf, BN, ReLU; conv 3x3 stride 2 SAME -> 4*ngf,
    BN, ReLU
-3. nine residual blocks (`num_blocks`; 9 is the original): y = [reflect-pad 1,
+3. `num_blocks` residual blocks (the original's nine): y = [reflect-pad 1,
    conv 3x3 VALID, BN, ReLU, reflect-pad 1, conv 3x3 VALID, BN]; output relu(x + y)
 4. transposed conv 3x3 stride 2 SAME -> 2*ngf, instance norm, ReLU;
    transposed conv 3x3 stride 2 SAME -> ngf, instance norm, ReLU
