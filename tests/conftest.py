@@ -45,23 +45,24 @@ if keras.backend.backend() == "tensorflow":
     )
 
 
-# The longest test files, longest first (seconds on a busy 2-core machine, in all). The
-# Makefile's `--dist loadfile` gives each pytest-xdist worker whole files (so that a module's
-# fixture, a trained run or a built dataset, is made once), the next one when it is free:
-# the longest go first, and the many short ones even out the end.
+# The longest test files, longest first (seconds in all, measured in a whole `make test` on
+# 2 cores, which the background runs under JAX share). The Makefile's `--dist loadfile` gives each
+# pytest-xdist worker whole files (so that a module's fixture, a trained run or a built
+# dataset, is made once), the next one when it is free: the longest go first, and the many
+# short ones even out the end.
 LONGEST = (
-    "test_training_faults.py",  # 240
-    "test_application_layer.py",  # 190
-    "test_pix2pix_e2e.py",  # 190
-    "test_data_parallel.py",  # 160
-    "test_fcc_faults.py",  # 140
-    "test_reliability.py",  # 115
-    "test_notebook.py",  # 110
-    "test_makeup.py",  # 85
-    "test_srresnet.py",  # 70
-    "test_demo.py",  # 55
-    "test_compare_losses.py",  # 40
-    "test_sr_tiling.py",  # 35
+    "test_pix2pix_e2e.py",  # 270
+    "test_training_faults.py",  # 250
+    "test_fcc_faults.py",  # 210
+    "test_application_layer.py",  # 155
+    "test_data_parallel.py",  # 145
+    "test_srresnet.py",  # 90
+    "test_notebook.py",  # 75
+    "test_reliability.py",  # 65
+    "test_demo.py",  # 50
+    "test_image_losses.py",  # 45
+    "test_sr_tiling.py",  # 45
+    "test_makeup.py",  # 45
 )
 
 
