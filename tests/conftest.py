@@ -45,11 +45,11 @@ if keras.backend.backend() == "tensorflow":
     )
 
 
-# The longest test files, longest first (seconds in all, measured in a whole `make test` on
-# 2 cores, which the background runs under JAX share). The Makefile's `--dist loadfile` gives each
-# pytest-xdist worker whole files (so that a module's fixture, a trained run or a built
-# dataset, is made once), the next one when it is free: the longest go first, and the many
-# short ones even out the end.
+# The longest test files, longest first (seconds in all, measured in a whole `make test`
+# on 2 cores, which the background runs under JAX share). The Makefile's `--dist loadfile`
+# gives each pytest-xdist worker whole files (so that a module's fixture, a trained run or a
+# built dataset, is made once), the next one when it is free: the longest go first, and the
+# many short ones even out the end.
 LONGEST = (
     "test_pix2pix_e2e.py",  # 270
     "test_training_faults.py",  # 250
