@@ -45,24 +45,25 @@ if keras.backend.backend() == "tensorflow":
     )
 
 
-# The longest test files, longest first (seconds in all, measured in a whole `make test`
-# on 2 cores, which the background runs under JAX share). The Makefile's `--dist loadfile`
-# gives each pytest-xdist worker whole files (so that a module's fixture, a trained run or a
-# built dataset, is made once), the next one when it is free: the longest go first, and the
-# many short ones even out the end.
+# The longest test files, about longest first: each takes 1-4 minutes of a worker in a
+# whole `make test` on 2 cores, which the background runs under JAX share (with this order
+# the suite took 13:21-14:37 in four runs; sorted by one run's file times, 15:43). The Makefile's
+# `--dist loadfile` gives each pytest-xdist worker whole files (so that a module's fixture,
+# a trained run or a built dataset, is made once), the next one when it is free: the
+# longest go first, and the many short ones even out the end.
 LONGEST = (
-    "test_pix2pix_e2e.py",  # 270
-    "test_training_faults.py",  # 250
-    "test_fcc_faults.py",  # 210
-    "test_application_layer.py",  # 155
-    "test_data_parallel.py",  # 145
-    "test_srresnet.py",  # 90
-    "test_notebook.py",  # 75
-    "test_reliability.py",  # 65
-    "test_demo.py",  # 50
-    "test_image_losses.py",  # 45
-    "test_sr_tiling.py",  # 45
-    "test_makeup.py",  # 45
+    "test_training_faults.py",
+    "test_application_layer.py",
+    "test_pix2pix_e2e.py",
+    "test_data_parallel.py",
+    "test_fcc_faults.py",
+    "test_reliability.py",
+    "test_notebook.py",
+    "test_makeup.py",
+    "test_srresnet.py",
+    "test_demo.py",
+    "test_compare_losses.py",
+    "test_sr_tiling.py",
 )
 
 
