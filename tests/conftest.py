@@ -48,9 +48,9 @@ if keras.backend.backend() == "tensorflow":
 # The longest test files, about longest first: each takes 1-4 minutes of a worker in a
 # whole `make test` on 2 cores, which the background runs under JAX share (the suite took
 # 13:21-15:43 over six runs, this order or one sorted by measured file times alike). The
-# Makefile's `--dist loadfile` gives each pytest-xdist worker whole files (so that a module's fixture,
-# a trained run or a built dataset, is made once), the next one when it is free: the
-# longest go first, and the many short ones even out the end.
+# Makefile's `--dist loadfile` gives each pytest-xdist worker whole files (so that a
+# module's fixture, a trained run or a built dataset, is made once), the next one when it
+# is free: the longest go first, and the many short ones even out the end.
 LONGEST = (
     "test_training_faults.py",
     "test_application_layer.py",
