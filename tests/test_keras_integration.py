@@ -103,7 +103,8 @@ def test_unknown_height_and_width_at_trace_time():
             value = loss(y_true, y_pred)
         return value, tape.gradient(value, y_pred)
 
-    for size in ((2, 12, 10), (1, 16, 24)):
+    # One-pixel-high and -wide images too: no y (x) differences, an empty view.
+    for size in ((2, 12, 10), (1, 16, 24), (2, 1, 6), (2, 5, 1)):
         rng = np.random.default_rng(size[1])
         y_true = rng.uniform(-1, 1, size + (3,)).astype("float32")
         y_pred = rng.uniform(-1, 1, size + (3,)).astype("float32")
@@ -112,6 +113,7 @@ def test_unknown_height_and_width_at_trace_time():
             y_pred_t = tf.constant(y_pred)
             tape.watch(y_pred_t)
             eager = loss(y_true, y_pred_t)
+        assert value.shape == (size[0],)
         np.testing.assert_allclose(value, eager, rtol=1e-6)
         np.testing.assert_allclose(grad, tape.gradient(eager, y_pred_t), atol=1e-7)
 
