@@ -132,9 +132,7 @@ def planar_similarity(a, b, height, weights=None):
         )
 
         def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            u = -ops.reshape(upstream, (-1, 1, 1, 1)) * scale
+            u = -ops.reshape(_upstream(args, upstream), (-1, 1, 1, 1)) * scale
             cross = rows.inv_ab + cols.inv_ab
             grad_a = u * (
                 cross * b - (rows.cosine * rows.inv_aa + cols.cosine * cols.inv_aa) * a
@@ -210,10 +208,7 @@ def _profile_sums(a, b, axis: int):
     if axis == 3:
         # Every dimension given: a view with no rows (the y difference of a 1-pixel-high
         # image) would make a -1 stand for the batch.
-        batch, channels, height, width = (
-            stacked.shape[i] if stacked.shape[i] is not None else ops.shape(stacked)[i]
-            for i in range(4)
-        )
+        batch, channels, height, width = ops.shape(stacked)
         sums = ops.matmul(
             ops.reshape(stacked, (batch * channels * height, width)),
             ops.ones((width, 1), "float32"),
@@ -286,8 +281,8 @@ def _shift_difference(x, position: str):
     if position == IDENTITY:
         return x
     axis = 3 if position == DX else 2
-    if (x.shape[axis] or 0) < 2:  # unknown or too short to have an inside
-        return _take(x, axis, 1, None) - _take(x, axis, None, -1)
+    if (x.shape[axis] or 0) < 2:  # unknown or too short for the adjoint's three parts
+        return _difference(x, axis)
     return _forward_difference(x, axis)
 
 
@@ -298,23 +293,35 @@ def _forward_difference(x, axis: int):
     Autodiff gives `pad(g, [1, 0]) - pad(g, [0, 1])`, which XLA on TensorFlow
     writes out as two image-sized padded buffers per difference; XLA fuses the
     concatenation: 5-9% off the SPL step with XLA, and half the time without
-    (benchmarks/README.md). On JAX the two measure the same.
+    (benchmarks/README.md). On JAX the two measure the same from batch 4.
     """
 
     @ops.custom_gradient
     def difference(x):
         def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
+            upstream = _upstream(args, upstream)
             inside = _take(upstream, axis, None, -1) - _take(upstream, axis, 1, None)
             return ops.concatenate(
                 [-_take(upstream, axis, None, 1), inside, _take(upstream, axis, -1, None)],
                 axis=axis,
             )
 
-        return _take(x, axis, 1, None) - _take(x, axis, None, -1), grad
+        return _difference(x, axis), grad
 
     return difference(x)
+
+
+def _difference(x, axis: int):
+    """`x[1:] - x[:-1]` along `axis`."""
+    return _take(x, axis, 1, None) - _take(x, axis, None, -1)
+
+
+def _upstream(args, upstream):
+    """The upstream gradient given to a `keras.ops.custom_gradient` grad function:
+    positionally on TensorFlow, as `upstream=` on JAX."""
+    if upstream is None:
+        (upstream,) = args
+    return upstream
 
 
 def _take(x, axis: int, start: int | None, stop: int | None):

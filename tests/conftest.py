@@ -46,8 +46,8 @@ if keras.backend.backend() == "tensorflow":
 
 
 # The longest test files, about longest first: each takes 1-4 minutes of a worker in a
-# whole `make test` on 2 cores, which the background runs under JAX share (the suite took
-# 13:21-15:43 over six runs, this order or one sorted by measured file times alike). The
+# whole `make test` on 2 cores, which the background runs under JAX share (an order
+# sorted by one run's file times measured no faster: the times vary from run to run). The
 # Makefile's `--dist loadfile` gives each pytest-xdist worker whole files (so that a
 # module's fixture, a trained run or a built dataset, is made once), the next one when it
 # is free: the longest go first, and the many short ones even out the end.
