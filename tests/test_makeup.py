@@ -17,6 +17,7 @@ from applications.makeup import data, transfer
 from applications.makeup.application import MakeupTransfer
 from applications.makeup.config import MakeupData
 from applications.makeup.model import build_makeup_generator
+from command_utils import run_in_process
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset.errors import InputError
 from fcc_dataset.pairs import make_pairs
@@ -217,7 +218,8 @@ def test_transfer_without_a_face_names_the_file(trained, tmp_path):
 
 
 def test_transfer_cli_refuses_unknown_flags_and_missing_settings(tmp_path):
-    result = _cli("applications.makeup.transfer", f"--model={tmp_path}/m.keras", "--ngf=8")
+    result = run_in_process("applications.makeup.transfer", f"--model={tmp_path}/m.keras",
+                            "--ngf=8")
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(errors) == 1 and "Unknown command line flag 'ngf'" in errors[0], result.stderr

@@ -14,6 +14,7 @@ import tiny_configs
 from applications.common import prediction, training
 from applications.pix2pix.application import Pix2Pix
 from backend_utils import jax_env
+from command_utils import run_in_process
 from pix2pix_data import write_pairs
 
 PIX2PIX = Pix2Pix()
@@ -119,7 +120,7 @@ def test_exported_model_takes_any_size(tmp_path):
 def test_train_cli_errors_are_one_line(tmp_path, args, message):
     data = write_pairs(tmp_path / "data", {"train": 4})
     args = [a.format(tmp=tmp_path, data=data) for a in args]
-    result = _cli("applications.pix2pix.train", *args)
+    result = run_in_process("applications.pix2pix.train", *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -127,7 +128,7 @@ def test_train_cli_errors_are_one_line(tmp_path, args, message):
 
 
 def test_predict_cli_errors(tmp_path):
-    result = _cli("applications.pix2pix.predict", f"--checkpoint={tmp_path}/missing.keras",
+    result = run_in_process("applications.pix2pix.predict", f"--checkpoint={tmp_path}/missing.keras",
                   f"--output_dir={tmp_path}/out", f"--input_dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "missing.keras: expected a .keras checkpoint or an exported SavedModel" in result.stderr

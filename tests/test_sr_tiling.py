@@ -17,6 +17,7 @@ from applications.srresnet.application import SuperResolution
 from applications.srresnet.config import (DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, SRData,
                                           SRInference, SRPredictConfig)
 from applications.srresnet.model import build_srresnet
+from command_utils import run_in_process
 from div2k_data import hr_photo
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
@@ -187,8 +188,9 @@ def test_cli_tile_flags(lr_folder, tmp_path):
     (["--tile_size=64", "--tile_overlap=40"], r"--tile_overlap=40: must be less than half"),
 ])
 def test_cli_bad_tile_flags_are_one_line(tmp_path, flags, message):
-    result = _cli(f"--checkpoint={tmp_path / 'model.keras'}", f"--output_dir={tmp_path}",
-                  *flags)
+    result = run_in_process("applications.srresnet.predict",
+                            f"--checkpoint={tmp_path / 'model.keras'}", f"--output_dir={tmp_path}",
+                            *flags)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and re.search(message, errors[0]), result.stderr

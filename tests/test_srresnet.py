@@ -3,10 +3,7 @@
 import csv
 import dataclasses
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +17,12 @@ from applications.srresnet import data
 from applications.srresnet.application import SuperResolution
 from applications.srresnet.config import SRData, SRPredictConfig, SRTargets
 from applications.srresnet.model import build_srresnet
+from command_utils import run_in_process
 from div2k_data import hr_photo, write_div2k
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 from spl_tf import SPL
 
-ROOT = Path(__file__).resolve().parents[1]
 SR = SuperResolution()
 
 
@@ -311,9 +308,7 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     write_div2k(tmp_path / "div2k", degradation="unknown")
     command = "predict" if args[0] == "predict" else "train"
     args = [a.format(tmp=tmp_path, data=tmp_path / "div2k") for a in args if a != "predict"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", f"applications.srresnet.{command}", *args],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = run_in_process(f"applications.srresnet.{command}", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and re.search(message, errors[0]), result.stderr
