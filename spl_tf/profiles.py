@@ -191,33 +191,92 @@ def _profile_sums(a, b, axis: int):
     Each sum is taken directly on the elementwise products, never derived from
     other statistics, so near-grey images (tiny chroma) keep full precision.
 
-    XLA on CPU fuses nothing into a `reduce` on TensorFlow, but it does fuse
-    elementwise producers into a matrix-vector product: there, sums along the
-    last (contiguous) axis are taken as `products @ ones`, the three products
-    concatenated into one operand. Column sums (a major axis) stay a `reduce` of the
-    stacked products: a GEMV from the left or over a transposed copy measured
-    slower (benchmarks/README.md). JAX's XLA fuses producers into reductions,
-    so it keeps three plain sums.
+    On TensorFlow the three products are concatenated into one operand. Sums
+    along the last (contiguous) axis are taken as `products @ ones`: XLA on CPU
+    fuses elementwise producers into a matrix-vector product, but nothing into a
+    `reduce`. Column sums (a major axis) are one `reduce`; under XLA, rows are
+    first added up in groups in one elementwise pass (`_column_sums`). JAX's
+    XLA fuses producers into reductions, so it keeps three plain sums.
     """
-    products = (a * b, a * a, b * b)
     if keras.backend.backend() != "tensorflow":
-        return tuple(ops.sum(x, axis=axis, keepdims=True) for x in products)
-    # Concatenated along the batch, not stacked: a batch mismatch that only shows
-    # at run time must reach the check of `check_same_shape`, not fail here.
-    stacked = ops.concatenate(products, axis=0)
+        return tuple(ops.sum(x, axis=axis, keepdims=True) for x in (a * b, a * a, b * b))
     if axis == 3:
-        # Every dimension given: a view with no rows (the y difference of a 1-pixel-high
-        # image) would make a -1 stand for the batch.
-        batch, channels, height, width = ops.shape(stacked)
-        sums = ops.matmul(
-            ops.reshape(stacked, (batch * channels * height, width)),
-            ops.ones((width, 1), "float32"),
-        )
-        sums = ops.reshape(sums, (batch, channels, height, 1))
+        sums = _row_sums(a, b)
     else:
-        sums = ops.sum(stacked, axis=axis, keepdims=True)
-    n, m = ops.shape(products[0])[0], ops.shape(products[1])[0]
+        sums = _column_sums(a, b, grouped=_compiling_for_xla())
+    # The batch of a*b is what is left of the concatenation after a*a and b*b.
+    m, k = ops.shape(a)[0], ops.shape(b)[0]
+    n = ops.shape(sums)[0] - m - k
     return sums[:n], sums[n : n + m], sums[n + m :]
+
+
+def _row_sums(a, b):
+    """`[a*b, a*a, b*b]` (concatenated on the batch) summed over W, keepdims: one
+    matrix-vector product, which reads `a` and `b` with the products fused in."""
+    stacked = _stacked_products(a, b)
+    # Every dimension given: a view with no rows (the y difference of a 1-pixel-high
+    # image) would make a -1 stand for the batch.
+    batch, channels, height, width = ops.shape(stacked)
+    sums = ops.matmul(
+        ops.reshape(stacked, (batch * channels * height, width)),
+        ops.ones((width, 1), "float32"),
+    )
+    return ops.reshape(sums, (batch, channels, height, 1))
+
+
+_ROWS_PER_PARTIAL = 16
+"""Rows that `_column_sums` adds up before its `reduce`."""
+
+
+def _column_sums(a, b, grouped: bool = True):
+    """`[a*b, a*a, b*b]` (concatenated on the batch) summed over H, keepdims.
+
+    `grouped` is the form for XLA. A `reduce` of the products themselves has them
+    written out whole (three image-sized buffers: XLA on TensorFlow fuses nothing
+    into a `reduce`) and read back. Grouped, one loop fusion first adds up every
+    16th row of them, reading strided rows of `a` and `b`, and the `reduce` gets
+    a sixteenth of the data: 0.76-0.82 of the SPL step's time (benchmarks/README.md).
+    The rows of the last, incomplete group are summed apart. Without XLA the
+    strided slices are as many TensorFlow ops, 3x slower than the plain `reduce`.
+    """
+    height, step = a.shape[2], _ROWS_PER_PARTIAL
+    # Unknown at trace time, or too few rows to group.
+    if not grouped or height is None or height < 2 * step:
+        return ops.sum(_stacked_products(a, b), axis=2, keepdims=True)
+    whole = height - height % step
+    partial = _stacked_products(a[:, :, 0:whole:step], b[:, :, 0:whole:step])
+    for row in range(1, step):
+        partial = partial + _stacked_products(
+            a[:, :, row:whole:step], b[:, :, row:whole:step]
+        )
+    sums = ops.sum(partial, axis=2, keepdims=True)
+    if whole < height:
+        rest = _stacked_products(a[:, :, whole:], b[:, :, whole:])
+        sums = sums + ops.sum(rest, axis=2, keepdims=True)
+    return sums
+
+
+def _compiling_for_xla() -> bool:
+    """Whether TensorFlow is tracing for XLA (inside `jit_compile=True`).
+
+    TensorFlow has no public call for this; its `tf.function` marks the graph
+    with an XLA context, which its own `control_flow_util` reads.
+    """
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # a TensorFlow without them: the form that works everywhere
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
+
+
+def _stacked_products(a, b):
+    """`[a*b, a*a, b*b]`, concatenated on the batch.
+
+    Concatenated, not stacked: a batch mismatch that only shows at run time must
+    reach the check of `check_same_shape`, not fail here.
+    """
+    return ops.concatenate((a * b, a * a, b * b), axis=0)
 
 
 def weighted_profiles(

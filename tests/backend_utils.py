@@ -4,17 +4,33 @@ import keras
 import numpy as np
 
 
-def value_and_grads(fn, y_true, y_pred):
-    """`fn(y_true, y_pred)` summed to a scalar, and its gradients w.r.t. both."""
+def xla_compiled(fn):
+    """`fn` compiled whole by XLA: TensorFlow's `jit_compile`, or `jax.jit`."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    import jax
+
+    return jax.jit(fn)
+
+
+def value_and_grads(fn, y_true, y_pred, compiled: bool = False):
+    """`fn(y_true, y_pred)` summed to a scalar, and its gradients w.r.t. both; with
+    `compiled`, the whole step compiled by XLA (TensorFlow's `jit_compile`, `jax.jit`)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        y_true, y_pred = tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred)
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch([y_true, y_pred])
-            value = tf.reduce_sum(fn(y_true, y_pred))
-        grads = tape.gradient(value, [y_true, y_pred])
+        def step(t, p):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([t, p])
+                value = tf.reduce_sum(fn(t, p))
+            return value, tape.gradient(value, [t, p])
+
+        if compiled:
+            step = xla_compiled(step)
+        value, grads = step(tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred))
     elif backend == "jax":
         import jax
         import jax.numpy as jnp
@@ -22,9 +38,10 @@ def value_and_grads(fn, y_true, y_pred):
         def scalar(t, p):
             return jnp.sum(fn(t, p))
 
-        value, grads = jax.value_and_grad(scalar, argnums=(0, 1))(
-            jnp.asarray(y_true), jnp.asarray(y_pred)
-        )
+        step = jax.value_and_grad(scalar, argnums=(0, 1))
+        if compiled:
+            step = xla_compiled(step)
+        value, grads = step(jnp.asarray(y_true), jnp.asarray(y_pred))
     else:
         raise NotImplementedError(f"no gradient helper for backend {backend!r}")
     return np.asarray(value), [np.asarray(g) for g in grads]

@@ -75,3 +75,19 @@ def test_gradient_wrt_prediction(case, rng):
         _check(value, _golden(case, rng, "spl"), case, rng)
     else:
         np.testing.assert_allclose(grad, expected, atol=1e-6, rtol=0)
+
+
+# The golden cases at least 32 rows high, compiled: under XLA on TensorFlow their column
+# sums add up rows in groups of 16 first (`spl_tf.profiles._column_sums`; 64 rows are 4
+# groups, and 3 groups and 15 rows in the y differences).
+TALL = [(case, rng) for case, rng in CASES if _golden(case, rng, "real").shape[1] >= 32]
+
+
+@pytest.mark.parametrize("case,rng", TALL)
+def test_value_and_gradient_compiled(case, rng):
+    # SPL only: it is GPL + CPL, each of whose terms the near-grey test also compiles.
+    real, fake = _golden(case, rng, "real"), _golden(case, rng, "fake")
+    loss = SPL(value_range=RANGES[rng], reduction="sum")
+    value, (_, grad) = value_and_grads(loss, real, fake, compiled=True)
+    _check(value, _golden(case, rng, "spl"), case, rng)
+    np.testing.assert_allclose(grad, _golden(case, rng, "dspl_dfake"), atol=1e-6, rtol=0)

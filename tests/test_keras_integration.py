@@ -121,3 +121,20 @@ def test_unknown_height_and_width_at_trace_time():
     model.compile("adam", loss=SPL())
     x, y = _data(n=4)
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_the_loss_sees_whether_xla_compiles_it():
+    # The XLA form of the column sums is 0.75 of the step's time under XLA and 3x the
+    # plain one without: the choice must follow what compiles the trace.
+    from spl_tf import profiles
+
+    seen = []
+
+    def probe():
+        seen.append(profiles._compiling_for_xla())
+
+    probe()
+    tf.function(probe)()
+    tf.function(probe, jit_compile=True)()
+    tf.function(lambda: tf.function(probe)(), jit_compile=True)()  # nested, inside XLA
+    assert seen == [False, False, True, True]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import value_and_grads
+from backend_utils import value_and_grads, xla_compiled
 from spl_tf import (
     CPL,
     GPL,
@@ -20,7 +20,13 @@ from spl_tf import (
     profile_similarity,
     spatial_profile_loss,
 )
-from spl_tf.profiles import _shift_difference, image_gradients, l2_normalize, rgb_to_yuv
+from spl_tf.profiles import (
+    _column_sums,
+    _shift_difference,
+    image_gradients,
+    l2_normalize,
+    rgb_to_yuv,
+)
 
 
 def _images(shape=(2, 12, 10, 3), seed=0):
@@ -80,6 +86,25 @@ def test_difference_adjoint_is_that_of_the_slices(position, size):
     expected = (np.concatenate([zero, weights], axis=axis)
                 - np.concatenate([weights, zero], axis=axis))
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("height", [0, 1, 31, 32, 33, 47, 64])
+def test_column_sums_in_groups_of_rows_are_the_sums(height):
+    # XLA's form of the column sums (every 16th row added up first, the last, incomplete
+    # group apart) against float64 sums of the products, eagerly and compiled.
+    rng = np.random.default_rng(height)
+    a, b = (rng.normal(size=(2, 3, height, 5)).astype("float32") for _ in range(2))
+    a64, b64 = a.astype("float64"), b.astype("float64")
+    expected = np.concatenate([np.sum(x * y, axis=2, keepdims=True)
+                               for x, y in ((a64, b64), (a64, a64), (b64, b64))])
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
+    for name, sums in (("eager", _column_sums), ("compiled", xla_compiled(_column_sums))):
+        value = np.asarray(sums(a, b))
+        assert value.shape == (6, 3, 1, 5), name
+        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5, err_msg=name)
+    # Through the strided slices, the gradient of sum(a*b + a*a + b*b) w.r.t. b.
+    _, (_, grad) = value_and_grads(_column_sums, a, b, compiled=True)
+    np.testing.assert_allclose(grad, a64 + 2 * b64, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1, 2, 2, 3), (2, 3, 2, 3), (2, 1, 5, 3), (1, 5, 1, 3)])

@@ -39,10 +39,15 @@ RGB_TO_YUV = np.array([[0.299, -0.14714119, 0.61497538],
 CHROMAS = (1e-3, 1e-4, 0.0)
 
 
-def near_grey(chroma: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two (2, 24, 20, 3) float32 images in [-1, 1]: a grey level plus `chroma` colour."""
+# 40 rows: under XLA on TensorFlow the column sums add up rows in groups of 16 first
+# (`spl_tf.profiles._column_sums`), here 2 groups and 8 rows (7 in the y differences).
+TALL = (2, 40, 20)
+
+
+def near_grey(chroma: float, seed: int = 0,
+              shape: tuple[int, int, int] = (2, 24, 20)) -> tuple[np.ndarray, np.ndarray]:
+    """Two float32 image batches of `shape` in [-1, 1]: a grey level plus `chroma` colour."""
     rng = np.random.default_rng(seed)
-    shape = (2, 24, 20)
     images = []
     for _ in range(2):
         grey = rng.uniform(-0.8, 0.8, shape + (1,))
@@ -149,14 +154,16 @@ def test_reference_gradient_matches_finite_differences():
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6 * np.abs(numeric).max())
 
 
+@pytest.mark.parametrize("compiled, shape", [(False, (2, 24, 20)), (True, TALL)],
+                         ids=["eager", "compiled"])
 @pytest.mark.parametrize("chroma", CHROMAS)
 @pytest.mark.parametrize("kind", sorted(LOSSES))
-def test_near_grey_value_and_gradient(kind, chroma):
-    y_true, y_pred = near_grey(chroma)
+def test_near_grey_value_and_gradient(kind, chroma, compiled, shape):
+    y_true, y_pred = near_grey(chroma, shape=shape)
     expected, expected_grad = reference(kind, y_true, y_pred)
     loss = LOSSES[kind](reduction=None)
     per_image = np.asarray(loss(y_true, y_pred))
-    value, (_, grad) = value_and_grads(loss, y_true, y_pred)
+    value, (_, grad) = value_and_grads(loss, y_true, y_pred, compiled=compiled)
     np.testing.assert_allclose(per_image, expected, rtol=1e-5)
     np.testing.assert_allclose(value, expected.sum(), rtol=1e-5)
     np.testing.assert_array_less(np.abs(grad - expected_grad).max(),
