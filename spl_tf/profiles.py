@@ -235,7 +235,7 @@ def _column_sums(a, b, grouped: bool = True):
     written out whole (three image-sized buffers: XLA on TensorFlow fuses nothing
     into a `reduce`) and read back. Grouped, one loop fusion first adds up every
     16th row of them, reading strided rows of `a` and `b`, and the `reduce` gets
-    a sixteenth of the data: 0.76-0.82 of the SPL step's time (benchmarks/README.md).
+    a sixteenth of the data: 0.73-0.78 of the SPL step's time (benchmarks/README.md).
     The rows of the last, incomplete group are summed apart. Without XLA the
     strided slices are as many TensorFlow ops, 3x slower than the plain `reduce`.
     """
