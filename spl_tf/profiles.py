@@ -194,16 +194,16 @@ def _profile_sums(a, b, axis: int):
     On TensorFlow the three products are concatenated into one operand. Sums
     along the last (contiguous) axis are taken as `products @ ones`: XLA on CPU
     fuses elementwise producers into a matrix-vector product, but nothing into a
-    `reduce`. Column sums (a major axis) are one `reduce`; under XLA, rows are
-    first added up in groups in one elementwise pass (`_column_sums`). JAX's
-    XLA fuses producers into reductions, so it keeps three plain sums.
+    `reduce`. Column sums (a major axis) are one `reduce`; under XLA on the CPU,
+    rows are first added up in groups in one elementwise pass (`_column_sums`).
+    JAX's XLA fuses producers into reductions, so it keeps three plain sums.
     """
     if keras.backend.backend() != "tensorflow":
         return tuple(ops.sum(x, axis=axis, keepdims=True) for x in (a * b, a * a, b * b))
     if axis == 3:
         sums = _row_sums(a, b)
     else:
-        sums = _column_sums(a, b, grouped=_compiling_for_xla())
+        sums = _column_sums(a, b, grouped=_compiling_for_xla_on_cpu())
     # The batch of a*b is what is left of the concatenation after a*a and b*b.
     m, k = ops.shape(a)[0], ops.shape(b)[0]
     n = ops.shape(sums)[0] - m - k
@@ -231,7 +231,7 @@ _ROWS_PER_PARTIAL = 16
 def _column_sums(a, b, grouped: bool = True):
     """`[a*b, a*a, b*b]` (concatenated on the batch) summed over H, keepdims.
 
-    `grouped` is the form for XLA. A `reduce` of the products themselves has them
+    `grouped` is the form for XLA on the CPU. A `reduce` of the products has them
     written out whole (three image-sized buffers: XLA on TensorFlow fuses nothing
     into a `reduce`) and read back. Grouped, one loop fusion first adds up every
     16th row of them, reading strided rows of `a` and `b`, and the `reduce` gets
@@ -256,12 +256,19 @@ def _column_sums(a, b, grouped: bool = True):
     return sums
 
 
-def _compiling_for_xla() -> bool:
-    """Whether TensorFlow is tracing for XLA (inside `jit_compile=True`).
+def _compiling_for_xla_on_cpu() -> bool:
+    """Whether TensorFlow is tracing for XLA (inside `jit_compile=True`, or a TPU
+    computation) with no accelerator to run on.
 
-    TensorFlow has no public call for this; its `tf.function` marks the graph
-    with an XLA context, which its own `control_flow_util` reads.
+    XLA on a GPU or TPU fuses producers into reductions, as JAX's does on the CPU,
+    where the grouped column sums measured slower. TensorFlow has no public call
+    for an XLA trace; its `tf.function` marks the graph with an XLA context,
+    which its own `control_flow_util` reads.
     """
+    import tensorflow as tf
+
+    if any(device.device_type != "CPU" for device in tf.config.list_logical_devices()):
+        return False
     try:
         from tensorflow.python.framework import ops as tf_ops
         from tensorflow.python.ops import control_flow_util

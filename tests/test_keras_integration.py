@@ -123,18 +123,24 @@ def test_unknown_height_and_width_at_trace_time():
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
 
 
-def test_the_loss_sees_whether_xla_compiles_it():
-    # The XLA form of the column sums is 0.75 of the step's time under XLA and 3x the
-    # plain one without: the choice must follow what compiles the trace.
+def test_the_loss_sees_whether_xla_compiles_it_on_the_cpu(monkeypatch):
+    # The XLA form of the column sums is 0.75 of the step's time under XLA on the CPU,
+    # and 3x the plain one without XLA: the choice must follow what compiles the trace.
     from spl_tf import profiles
 
     seen = []
 
     def probe():
-        seen.append(profiles._compiling_for_xla())
+        seen.append(profiles._compiling_for_xla_on_cpu())
 
     probe()
     tf.function(probe)()
     tf.function(probe, jit_compile=True)()
     tf.function(lambda: tf.function(probe)(), jit_compile=True)()  # nested, inside XLA
     assert seen == [False, False, True, True]
+    # With a GPU (or TPU) XLA fuses the products into the reduce itself: the plain form.
+    devices = tf.config.list_logical_devices() + [
+        tf.config.LogicalDevice("/device:GPU:0", "GPU")]
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda *_: devices)
+    tf.function(probe, jit_compile=True)()
+    assert seen[-1] is False
