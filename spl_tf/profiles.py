@@ -212,7 +212,7 @@ def _profile_sums(a, b, axis: int):
 
 def _row_sums(a, b):
     """`[a*b, a*a, b*b]` (concatenated on the batch) summed over W, keepdims: one
-    matrix-vector product, which reads `a` and `b` with the products fused in."""
+    matrix-vector product, which XLA fuses with the products (it reads `a` and `b`)."""
     stacked = _stacked_products(a, b)
     # Every dimension given: a view with no rows (the y difference of a 1-pixel-high
     # image) would make a -1 stand for the batch.
@@ -257,24 +257,25 @@ def _column_sums(a, b, grouped: bool = True):
 
 
 def _compiling_for_xla_on_cpu() -> bool:
-    """Whether TensorFlow is tracing for XLA (inside `jit_compile=True`, or a TPU
-    computation) with no accelerator to run on.
+    """Whether TensorFlow is tracing for XLA (inside `jit_compile=True`) and no
+    GPU or TPU is visible.
 
     XLA on a GPU or TPU fuses producers into reductions, as JAX's does on the CPU,
     where the grouped column sums measured slower. TensorFlow has no public call
     for an XLA trace; its `tf.function` marks the graph with an XLA context,
-    which its own `control_flow_util` reads.
+    which its own `control_flow_util` reads. That is checked first: eagerly the
+    loss runs this on every call, and listing the devices costs more.
     """
     import tensorflow as tf
 
-    if any(device.device_type != "CPU" for device in tf.config.list_logical_devices()):
-        return False
     try:
         from tensorflow.python.framework import ops as tf_ops
         from tensorflow.python.ops import control_flow_util
     except ImportError:  # a TensorFlow without them: the form that works everywhere
         return False
-    return control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
+    if not control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()):
+        return False
+    return all(device.device_type == "CPU" for device in tf.config.list_logical_devices())
 
 
 def _stacked_products(a, b):

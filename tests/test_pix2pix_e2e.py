@@ -128,8 +128,9 @@ def test_train_cli_errors_are_one_line(tmp_path, args, message):
 
 
 def test_predict_cli_errors(tmp_path):
-    result = run_in_process("applications.pix2pix.predict", f"--checkpoint={tmp_path}/missing.keras",
-                  f"--output_dir={tmp_path}/out", f"--input_dir={tmp_path}")
+    result = run_in_process("applications.pix2pix.predict",
+                            f"--checkpoint={tmp_path}/missing.keras",
+                            f"--output_dir={tmp_path}/out", f"--input_dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "missing.keras: expected a .keras checkpoint or an exported SavedModel" in result.stderr
 

@@ -189,8 +189,8 @@ def test_cli_tile_flags(lr_folder, tmp_path):
 ])
 def test_cli_bad_tile_flags_are_one_line(tmp_path, flags, message):
     result = run_in_process("applications.srresnet.predict",
-                            f"--checkpoint={tmp_path / 'model.keras'}", f"--output_dir={tmp_path}",
-                            *flags)
+                            f"--checkpoint={tmp_path / 'model.keras'}",
+                            f"--output_dir={tmp_path}", *flags)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and re.search(message, errors[0]), result.stderr
