@@ -2,8 +2,9 @@
 
 Every command of the project (the FCC tools here, the trainers above) goes through
 `run`: it defines the command's flags when the command starts (importing a module
-defines none), parses them, and turns a bad flag, a stray argument or an `InputError`
-into one `error: ...` line on stderr with exit code 2, instead of a traceback.
+defines none), parses them, and turns a bad flag, a stray argument, an `InputError` or
+an OS error (a full disk) into one `error: ...` line on stderr with exit code 2, instead
+of a traceback.
 `--help` / `--helpfull` list the command's flags with their defaults.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
-from fcc_dataset.errors import InputError
+from fcc_dataset.errors import InputError, file_error
 
 EXIT_USAGE = 2
 
@@ -41,6 +42,10 @@ def _guarded(main: Callable[[], None]) -> None:
         main()
     except InputError as error:
         fail(str(error))
+    except OSError as error:
+        # The writes and reads of the commands name their file themselves; this is the
+        # net under any other, so that a full disk is never a traceback.
+        fail(str(file_error(error, "read or write")))
 
 
 def fail(message: str) -> None:

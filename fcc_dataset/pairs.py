@@ -31,7 +31,7 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from fcc_dataset import align, cli, image_io, locks, processes
-from fcc_dataset.faults import pause_point
+from fcc_dataset.faults import fault_point
 from fcc_dataset.errors import InputError
 
 # Smaller, a face crop's face is too small for dlib's detector even upsampled once.
@@ -142,7 +142,7 @@ def _write_pairs(source_files: list[Path], reference_files: list[Path], output_d
                 logging.warning("%s", line)
             _merge(totals, outcome)
             bar.update(outcome.attempted)
-            pause_point("pairs:source")  # between sources, in the parent
+            fault_point("pairs:source")  # between sources, in the parent
     report.written = totals.written
     report.failed = sorted(totals.failed)
     report.unreadable = sorted(map(str, totals.unreadable))
@@ -211,8 +211,9 @@ def _plan(
         chosen, outputs, existing = [], [], 0
         for reference in choose_references(source, reference_files, pairs, seed):
             name = output_name(source, reference)
-            if names_taken.setdefault(name, source) != source:
-                # Stems can run together ambiguously ("a"+"bc", "ab"+"c"); first one wins.
+            if names_taken.setdefault(name.casefold(), source) != source:
+                # Stems can run together ambiguously ("a"+"bc", "ab"+"c"), or differ in case
+                # only (one file on macOS and Windows): the first one wins.
                 logging.warning("%s + %s: the name %s is taken by another pair; skipped",
                                 source, reference, name)
                 continue
@@ -302,7 +303,7 @@ class _Aligner:
                 continue
             image_io.write_rgb(output, align.pair_image(alignment))
             outcome.written += 1
-            pause_point("pairs:pair")  # a kill here leaves a source's pairs half written
+            fault_point("pairs:pair")  # a kill here leaves a source's pairs half written
         return outcome
 
     def _face(self, path: Path, outcome: _Outcome, cache: bool) -> align.Face | None:

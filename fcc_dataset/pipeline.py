@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fcc_dataset.errors import InputError
 from fcc_dataset import locks, processes, video
-from fcc_dataset.faults import pause_point
+from fcc_dataset.faults import fault_point
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord
 
@@ -76,7 +76,7 @@ def _run(tasks: list[video.Task], jobs: int, manifest: Manifest, total: int,
             faces += record.faces
             bar.set_postfix(faces=faces, refresh=False)
             bar.update()
-            pause_point("build:video")  # a kill between videos loses none that finished
+            fault_point("build:video")  # a kill between videos loses none that finished
     return processed
 
 

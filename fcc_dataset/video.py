@@ -16,7 +16,7 @@ import numpy as np
 
 from fcc_dataset import image_io
 from fcc_dataset import download, faces, frames
-from fcc_dataset.faults import pause_point
+from fcc_dataset.faults import fault_point
 from fcc_dataset.frames_csv import VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, VideoRecord
 
@@ -82,7 +82,7 @@ def save_faces(row: VideoRow, extracted: dict[str, Path], output_dir: Path,
                 image_io.write_rgb(output_dir / resolution / folder / name, image)
                 key = f"{resolution}/{folder}"
                 record.written[key] = record.written.get(key, 0) + 1
-                pause_point("build:crops")  # a kill here leaves a video half written
+                fault_point("build:crops")  # a kill here leaves a video half written
     return record
 
 

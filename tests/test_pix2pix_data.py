@@ -79,7 +79,7 @@ def test_training_data_and_samples(tmp_path):
     ("missing", r"train: no such folder"),
     ("empty", r"no usable \[input \| target\] images \(found 0"),
     ("only_bad", r"no usable .* \(found 2 PNG/JPEG files"),
-    ("odd_size", r"--image_size=30: must be a multiple of 4 for the pix2pix model"),
+    ("odd_size", r"--image_size=30: must be a multiple of 4, at least 8, for the pix2pix model"),
     ("small", r"fewer than one batch \(--batch_size=4\)"),
 ])
 def test_clear_errors(tmp_path, problem, message):

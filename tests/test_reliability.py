@@ -187,7 +187,7 @@ def test_predictions_of_another_checkpoint_are_not_mixed_in(two_checkpoints, tmp
 
     foreign = tmp_path / "foreign"
     (foreign / "prediction").mkdir(parents=True)
-    with pytest.raises(InputError, match="files predict did not write"):
+    with pytest.raises(InputError, match="files this command did not write"):
         _predict_folder(first, data / "test", foreign)
 
 

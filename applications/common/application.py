@@ -55,8 +55,9 @@ class Application(abc.ABC):
     predict_config: ClassVar[type]
     # The split of a data folder that predict reads by default.
     default_split: ClassVar[str] = "test"
-    # Model inputs' height and width must be multiples of this.
+    # Model inputs' height and width must be multiples of this, and at least min_size.
     size_multiple: ClassVar[int] = 1
+    min_size: ClassVar[int] = 1
     # The sample strips' and prediction grid's columns.
     panel_titles: ClassVar[tuple[str, ...]] = ("input", "output", "target")
     # Folder of the second images of prediction batches.
@@ -97,7 +98,9 @@ class Application(abc.ABC):
         return Scoring()
 
     def check_sizes(self, sizes: dict[str, int]) -> None:
-        """InputError unless every `{flag: size}` is a multiple of `size_multiple`."""
+        """InputError unless every `{flag: size}` is a multiple of `size_multiple`, at
+        least `min_size`."""
         for flag, size in sizes.items():
-            check(size % self.size_multiple == 0, flag, size,
-                  f"must be a multiple of {self.size_multiple} for the {self.name} model")
+            check(size % self.size_multiple == 0 and size >= self.min_size, flag, size,
+                  f"must be a multiple of {self.size_multiple}, at least {self.min_size}, "
+                  f"for the {self.name} model")

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from absl import logging
 
 from applications.common.checkpoints import Checkpoints
 from fcc_dataset import image_io
-from fcc_dataset.faults import pause_point
+from fcc_dataset.faults import fault_point
 
 # panels(inputs, outputs, targets) -> images to show side by side, each (N, H, W, 3).
 Panels = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]
@@ -52,13 +53,149 @@ class SampleStrip:
         self._to_tensorboard(strip, epoch)
 
     def _to_tensorboard(self, strip: np.ndarray, epoch: int) -> None:
-        import tensorflow as tf
+        if self._writer is False:
+            return  # a write failed before: warned then
+        folder = self.model_dir / "logs" / "images"
+        try:
+            import tensorflow as tf
 
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(self.model_dir / "logs" / "images"))
-        with self._writer.as_default():
-            tf.summary.image(self.title, strip[None], step=epoch)
-        self._writer.flush()
+            fault_point("write:tensorboard")
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(str(folder))
+            with self._writer.as_default():
+                tf.summary.image(self.title, strip[None], step=epoch)
+            self._writer.flush()
+        except Exception as error:
+            if not _is_write_error(error):
+                raise
+            self._writer = False
+            _tensorboard_failed(folder, error)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard logs, where a write that fails (a full disk) is one warning and
+    no more logs, not the end of the run: the checkpoints are the run, the logs a view."""
+
+    failed = False
+
+    def on_train_begin(self, logs=None):
+        self._guarded(super().on_train_begin, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._guarded(super().on_train_batch_begin, batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._guarded(super().on_train_batch_end, batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._guarded(super().on_test_begin, logs)
+
+    def on_test_end(self, logs=None):
+        self._guarded(super().on_test_end, logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._guarded(super().on_epoch_begin, epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._guarded(self._epoch_end, epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._guarded(super().on_train_end, logs)
+
+    def _epoch_end(self, epoch, logs):
+        fault_point("write:tensorboard")
+        super().on_epoch_end(epoch, logs)
+
+    def _guarded(self, method, *args) -> None:
+        if self.failed:
+            return
+        try:
+            method(*args)
+        except Exception as error:
+            if not _is_write_error(error):
+                raise
+            self.failed = True
+            _tensorboard_failed(self.log_dir, error)
+
+
+def _is_write_error(error: Exception) -> bool:
+    """An OS error, as Python or TensorFlow's file writers report it."""
+    if isinstance(error, OSError):
+        return True
+    import tensorflow as tf
+
+    return isinstance(error, tf.errors.OpError)
+
+
+def _tensorboard_failed(folder, error: Exception) -> None:
+    reason = getattr(error, "strerror", None) or getattr(error, "message", None) or error
+    logging.warning("cannot write the TensorBoard logs in %s (%s); training goes on "
+                    "without them", folder, str(reason).splitlines()[0])
+
+
+class LogFile:
+    """`training_log.csv` as a rerun finds it: the rows that read, and what did not.
+
+    A row reads when its `epoch` follows the row before's (a log begun after the old one
+    was lost starts later than 0) and its values are numbers. Reading stops at the first
+    row that does not (a damaged file): `problems` says so, naming the file and the line,
+    and `set_aside_if_damaged` keeps the file as it was beside the log
+    (`training_log.csv.damaged`) before the log is rewritten.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.missing = not path.exists()
+        self.rows: list[dict[str, str]] = []
+        self.problems: list[str] = []
+        if not self.missing:
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            with open(self.path, newline="") as f:
+                lines = list(csv.reader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            self._damaged(f"cannot be read ({error})")
+            return
+        header, *body = lines or [[]]
+        if "epoch" not in header:
+            self._damaged("has no header with an epoch column")
+            return
+        for number, values in enumerate(body, start=2):
+            row = dict(zip(header, values))
+            expected = int(self.rows[-1]["epoch"]) + 1 if self.rows else None
+            if len(values) != len(header) or not _is_row(row, expected):
+                self._damaged(f"line {number} is not a row of this log ({values[:4]})")
+                return
+            self.rows.append(row)
+
+    def _damaged(self, why: str) -> None:
+        self.problems.append(f"{self.path} {why}; keeping the {len(self.rows)} rows before "
+                             f"it, the file as it was is in {self.damaged_path.name}")
+
+    @property
+    def epochs(self) -> int:
+        """How many epochs the log has rows up to (its last row's epoch + 1; 0: none)."""
+        return int(self.rows[-1]["epoch"]) + 1 if self.rows else 0
+
+    @property
+    def damaged_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".damaged")
+
+    def set_aside_if_damaged(self) -> None:
+        if self.problems:
+            image_io.write_bytes(self.damaged_path, self.path.read_bytes())
+
+
+def _is_row(row: dict[str, str], epoch: int | None) -> bool:
+    """Whether `row` is the row of `epoch` (None: of any epoch) with numbers for values."""
+    try:
+        found = int(row["epoch"])
+        [float(v) for k, v in row.items() if k != "epoch" and v != ""]
+    except ValueError:
+        return False
+    return found >= 0 and found == (found if epoch is None else epoch)
 
 
 class TrainingLog:
@@ -69,7 +206,7 @@ class TrainingLog:
 
     def __init__(self, path: Path, epochs_done: int):
         self.path = path
-        self.rows = [r for r in read_log(path) if int(r["epoch"]) < epochs_done]
+        self.rows = [r for r in LogFile(path).rows if int(r["epoch"]) < epochs_done]
 
     def append(self, epoch: int, values: dict[str, float]) -> None:
         self.rows.append({"epoch": epoch, **values})
@@ -82,11 +219,8 @@ class TrainingLog:
 
 
 def read_log(path: Path) -> list[dict[str, str]]:
-    """The rows of a training log, [] if there is none yet."""
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    """The rows of a training log that read (see `LogFile`), [] if there is none yet."""
+    return LogFile(path).rows
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -106,7 +240,7 @@ class EpochEnd(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        pause_point("train:batch")
+        fault_point("train:batch")
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             self.diverged = f"the loss became {loss} in epoch {self._epoch + 1}, step {batch + 1}"
@@ -124,4 +258,4 @@ class EpochEnd(keras.callbacks.Callback):
         self.strip.write(self.model, epoch + 1)
         self.log.append(epoch, values)
         self.checkpoints.save(self.model, epoch + 1)
-        pause_point("epoch:committed")
+        fault_point("epoch:committed")

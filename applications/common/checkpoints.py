@@ -1,40 +1,48 @@
-"""A run's resume points: `checkpoints/epoch_NNN.keras`, the newest two kept.
+"""A run's resume points: `checkpoints/epoch_NNN.keras`, the newest two good ones kept.
 
 Each is the whole model with its optimizer state (so the learning-rate schedule
 goes on at the right step), written to a temporary file, synced, then renamed: a
-kill leaves the previous checkpoints as they were. Resuming takes the newest one
-that reads back whole (its zip checksums verified first) and says in one line when
-it had to fall back to an older one.
+kill leaves the previous checkpoints as they were. Only checkpoints known to be
+whole count: those this process wrote and those that read back whole (their zip
+checksums verified) when the run resumed. A damaged one is never ranked above a
+good one: the run moves it to `checkpoints/damaged/`, saying so in one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import zipfile
 from pathlib import Path
 
 import keras
-from absl import logging
 
 from fcc_dataset import image_io
-from fcc_dataset.errors import InputError
-from fcc_dataset.faults import pause_point
+from fcc_dataset.errors import FileError, InputError
+from fcc_dataset.faults import fault_point
 
 KEEP = 2
+DAMAGED = "damaged"
 _NAME = re.compile(r"epoch_(\d+)\.keras")
 
 
 def save_model(model: keras.Model, path: Path) -> None:
-    """`model.save(path)`, atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """`model.save(path)`, atomically: a reader never sees half a file.
+
+    A failure (a full disk) is a FileError naming `path`, which is left as it was.
+    """
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    pause_point(f"write:{path.name}")
-    os.replace(tmp, path)
-    image_io.sync_folder(path.parent)
+    with image_io.new_folders(path.parent, path):
+        try:
+            model.save(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            fault_point(f"write:{path.name}")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        image_io.sync_folder(path.parent)
 
 
 def check_readable(path: Path) -> None:
@@ -51,53 +59,79 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path}: not a readable .keras file (damaged: {bad or 'no config'})")
 
 
+@dataclasses.dataclass(frozen=True)
+class Survey:
+    """The checkpoints of a folder, read and checked, nothing changed."""
+
+    good: tuple[int, ...]  # epochs, newest first
+    damaged: dict[int, str]  # epoch -> why it does not read
+
+
 class Checkpoints:
     """The epoch checkpoints of one run folder."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, good: tuple[int, ...] = ()):
         self.folder = folder
+        self._good = set(good)  # the ones known whole: the only ones retention counts
 
     def path(self, epoch: int) -> Path:
         return self.folder / f"epoch_{epoch:03d}.keras"
 
     def epochs(self) -> list[int]:
-        """The epochs that have a checkpoint, newest first."""
+        """The epochs that have a checkpoint file, newest first (whole or not)."""
         if not self.folder.is_dir():
             return []
         found = (_NAME.fullmatch(p.name) for p in self.folder.iterdir())
         return sorted((int(m[1]) for m in found if m), reverse=True)
 
+    def survey(self) -> Survey:
+        """Check every checkpoint: which read back whole and which are damaged."""
+        good, damaged = [], {}
+        for epoch in self.epochs():
+            try:
+                check_readable(self.path(epoch))
+                good.append(epoch)
+            except InputError as error:
+                damaged[epoch] = str(error)
+        return Survey(tuple(good), damaged)
+
+    def set_aside(self, epochs) -> list[Path]:
+        """Move damaged checkpoints to `checkpoints/damaged/`; where they went."""
+        moved = []
+        for epoch in epochs:
+            target = _free_name(self.folder / DAMAGED / self.path(epoch).name)
+            with image_io.new_folders(target.parent, target):
+                os.replace(self.path(epoch), target)
+            self._good.discard(epoch)
+            moved.append(target)
+        return moved
+
     def save(self, model: keras.Model, epoch: int) -> None:
-        """Checkpoint the model after `epoch` epochs; then drop all but the newest KEEP."""
+        """Checkpoint the model after `epoch` epochs; then drop all but the newest KEEP
+        good ones (damaged files never count, so they never push a good one out)."""
         save_model(model, self.path(epoch))
-        for old in self.epochs()[KEEP:]:
-            self.path(old).unlink(missing_ok=True)
+        self._good.add(epoch)
+        for old in sorted(self._good, reverse=True)[KEEP:]:
+            try:
+                self.path(old).unlink(missing_ok=True)
+            except OSError as error:
+                raise FileError(self.path(old), error, "remove") from None
+            self._good.discard(old)
+
+    def newest(self) -> int | None:
+        """The newest good checkpoint's epoch, None if there is none."""
+        return max(self._good, default=None)
 
     def remove_leftovers(self) -> None:
         """The temporary files of checkpoint writes a kill interrupted."""
         for stale in self.folder.glob(".*.tmp.keras") if self.folder.is_dir() else ():
             stale.unlink(missing_ok=True)
 
-    def restore(self, model: keras.Model) -> int:
-        """Load the newest readable checkpoint into `model`; the epochs it had done (0: none).
 
-        `model` must be compiled with its optimizer built, so that the optimizer's
-        state (its step count among it) is restored too.
-        """
-        skipped = []
-        for epoch in self.epochs():
-            try:
-                check_readable(self.path(epoch))
-            except InputError as error:
-                skipped.append(str(error))
-                continue
-            model.load_weights(self.path(epoch))
-            if skipped:
-                logging.warning("%s; resuming from %s instead", "; ".join(skipped),
-                                self.path(epoch).name)
-            return epoch
-        if skipped:
-            logging.warning("%s; no readable checkpoint left, training from the start",
-                            "; ".join(skipped))
-        return 0
-
+def _free_name(path: Path) -> Path:
+    """`path`, or `path` with `.2`, `.3`... before its suffix if that name is taken."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
+    return candidate

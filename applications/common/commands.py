@@ -3,11 +3,12 @@
     entry_point = commands.train_command(Pix2Pix())
 
 gives the console script / `python -m` entry point of a command whose flags are
-exactly the fields of the application's config (plus `--model_dir` for training),
-defined when it starts, with the config's defaults; any other flag, a stray
-argument or a value that cannot work stops with one `error:` line. Rerunning a
+exactly the fields of the application's config (plus `--model_dir` and `--overwrite`
+for training), defined when it starts, with the config's defaults; any other flag, a
+stray argument or a value that cannot work stops with one `error:` line. Rerunning a
 train command in a run folder takes the run's settings for the flags it does not
-give (`--model_dir=RUN --epochs=100` goes on training RUN).
+give (`--model_dir=RUN --epochs=100` goes on training RUN); `--overwrite` discards the
+run there and starts a new one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def define_train_flags(app: Application, flag_values: flags.FlagValues) -> None:
     """The flags of `app`'s train command: `--model_dir` and its train config's fields."""
     flags.DEFINE_string("model_dir", None, "The run's folder: config.json, checkpoints, logs, "
                         "model.keras, export/. Rerun to resume.", flag_values=flag_values)
+    flags.DEFINE_boolean("overwrite", False, "Discard the run in --model_dir (its config.json, "
+                         "checkpoints, logs, samples, model and export) and start a new one "
+                         "with the flags given.", flag_values=flag_values)
     config.define_flags(app.train_config, flag_values)
 
 
@@ -45,11 +49,12 @@ def train_command(app: Application) -> Callable[[], None]:
             raise InputError("--model_dir is required (the run's folder)")
         model_dir = Path(values.model_dir)
         settings = config.from_flags(app.train_config, values)
-        saved = run_record.saved_config(model_dir, app.name, app.train_config)
+        saved = None if values.overwrite else run_record.saved_config(
+            model_dir, app.name, app.train_config)
         if saved is not None:
             # A rerun names only what it changes; the rest is the run's.
             settings = config.merge(saved, settings, config.given(app.train_config, values))
-        training.train(app, settings, model_dir)
+        training.train(app, settings, model_dir, overwrite=values.overwrite)
 
     return functools.partial(cli.run, main, functools.partial(define_train_flags, app))
 

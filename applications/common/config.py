@@ -12,6 +12,7 @@ exactly as one built from flags, before anything is built or read.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import typing
 from collections.abc import Iterator
@@ -83,7 +84,7 @@ class TrainingConfig:
         check(0 <= self.beta_1 < 1, "beta_1", self.beta_1, "must be in [0, 1)")
         check(0 < self.lr_decay_rate <= 1, "lr_decay_rate", self.lr_decay_rate,
               "must be in (0, 1]")
-        check(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        check(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32 - 1]")
         check(self.verbose in (0, 1, 2), "verbose", self.verbose, "must be 0, 1 or 2")
 
 
@@ -244,16 +245,42 @@ def given(config_class: type, flag_values: flags.FlagValues) -> set[str]:
 
 
 def from_dict(config_class: type, values: dict[str, dict[str, Any]]) -> Any:
-    """A config from `{section: {field: value}}` (as `to_dict` or config.json has it)."""
+    """A config from `{section: {field: value}}` (as `to_dict` or config.json has it).
+
+    Every value is checked for its field's type (an integer where an int goes, a number
+    for a float, true/false for a bool...), then each section checks its ranges.
+    """
     built = {}
     for section, cls in sections(config_class).items():
-        known = {f.name for f in dataclasses.fields(cls)}
         given_values = values.get(section, {})
+        if not isinstance(given_values, dict):
+            raise InputError(f"section {section} is {given_values!r}, not a set of settings")
+        hints = typing.get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(given_values) - known)
         if unknown:
             raise InputError(f"unknown settings in section {section}: {', '.join(unknown)}")
-        built[section] = cls(**given_values)
+        built[section] = cls(**{name: _typed(name, value, hints[name])
+                                for name, value in given_values.items()})
     return config_class(**built)
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _typed(name: str, value: Any, kind: type) -> Any:
+    """`value` as the field's type; InputError `--name=value: expected ...` if it is not one."""
+    optional = type(None) in typing.get_args(kind)
+    base = _base_type(kind)
+    if value is None and optional:
+        return value
+    # bool is an int to Python, but `"batch_size": true` is not a batch size.
+    ok = (isinstance(value, base) and not (base is int and isinstance(value, bool))
+          or base is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        expected = _TYPE_NAMES.get(base, base.__name__) + (" or null" if optional else "")
+        raise InputError(f"--{name}={json.dumps(value, default=repr)}: expected {expected}")
+    return float(value) if base is float else value
 
 
 def merge(base: Any, override: Any, names: set[str]) -> Any:

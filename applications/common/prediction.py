@@ -12,19 +12,19 @@ A checkpoint from a run folder brings the run's data settings as defaults
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-from absl import logging
 
-from applications.common import checkpoints, plots, run_record
+from applications.common import checkpoints, outputs, plots, run_record
+from applications.common import config as config_lib
 from applications.common.application import Application, Batch, Predictor, Scoring
-from fcc_dataset import image_io
+from fcc_dataset import image_io, locks
 from fcc_dataset.errors import InputError
 from spl_tf import metrics
 
@@ -52,7 +52,12 @@ def with_run_settings(app: Application, config: Any, given: set[str]) -> Any:
 
 
 def predict(app: Application, config: Any) -> tuple[Path, dict | None]:
-    """Predict what `config` asks for: the output folder, and the metrics if scored."""
+    """Predict what `config` asks for: the output folder, and the metrics if scored.
+
+    The checkpoint is loaded and the inputs checked before anything is written; the
+    output folder is then locked and claimed (`outputs.claim`), so a refused command
+    leaves nothing behind and a killed one is finished by its rerun.
+    """
     settings = config.prediction
     split = settings.split or app.default_split
     config = dataclasses.replace(config, prediction=dataclasses.replace(settings, split=split))
@@ -62,17 +67,43 @@ def predict(app: Application, config: Any) -> tuple[Path, dict | None]:
         output_dir = Path(settings.output_dir)
     else:
         output_dir = model_dir / "predictions" / ("images" if settings.input_dir else split)
+    owned = ["input", "prediction", app.target_folder, "grid.png", "metrics.json"]
+    outputs.check_apart([output_dir / name for name in [*owned, PROVENANCE_FILE]],
+                        _inputs(config, checkpoint), image_folders=IMAGE_FOLDERS)
     predictor = app.inference(config, load_predictor(checkpoint))
-    batches = app.prediction_batches(config)
-    claim_output_dir(output_dir, _provenance(checkpoint, config), settings.overwrite,
-                     app.target_folder)
-    result = write_predictions(predictor, batches, output_dir,
-                               baseline=app.baseline(config), scoring=app.scoring(config),
-                               target_folder=app.target_folder)
+    batches = _checked(app.prediction_batches(config))
+    with locks.hold(output_dir, "--output_dir", "prediction"):
+        outputs.claim(output_dir, PROVENANCE_FILE, _provenance(checkpoint, config), owned,
+                      settings.overwrite)
+        result = write_predictions(predictor, batches, output_dir,
+                                   baseline=app.baseline(config), scoring=app.scoring(config),
+                                   target_folder=app.target_folder)
     return output_dir, result
 
 
 PROVENANCE_FILE = "predict.json"
+# The flags of folders whose images prediction reads: it writes nothing into them.
+IMAGE_FOLDERS = ("--input_dir", "--hr_dir")
+
+
+def _inputs(config: Any, checkpoint: Path) -> dict[str, Path | None]:
+    """Every path a predict config reads, by flag (all its path settings but the output)."""
+    found = {"--checkpoint": checkpoint}
+    for section, field, _ in config_lib.leaves(type(config)):
+        value = getattr(getattr(config, section), field.name)
+        if field.metadata.get("path") and field.name != "output_dir" and value:
+            found[f"--{field.name}"] = Path(value)
+    return found
+
+
+def _checked(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """`batches`, once the first one has been read: the inputs are found and readable
+    (each application checks its files before its first batch)."""
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        raise InputError("nothing to predict: no images were given")
+    return itertools.chain([first], iterator)
 
 
 def _provenance(checkpoint: Path, config: Any) -> dict[str, Any]:
@@ -84,41 +115,6 @@ def _provenance(checkpoint: Path, config: Any) -> dict[str, Any]:
             "checkpoint_mtime_ns": stat.st_mtime_ns,
             "images": settings.input_dir or f"split {settings.split}",
             "data": dataclasses.asdict(config.data)}
-
-
-def claim_output_dir(output_dir: Path, provenance: dict[str, Any], overwrite: bool,
-                     target_folder: str) -> None:
-    """Make `output_dir` ours: refuse to mix new predictions with other ones.
-
-    A folder with predictions of the same checkpoint and images is rewritten (the same
-    files, the same names). Other predictions, or files of the names predict writes
-    that it did not write, stop with an error; with `overwrite`, the earlier
-    predictions are removed first. Other files in the folder are left alone.
-    """
-    record = output_dir / PROVENANCE_FILE
-    ours = ["input", "prediction", target_folder, "grid.png", "metrics.json", PROVENANCE_FILE]
-    present = [name for name in ours if (output_dir / name).exists()]
-    if present:
-        earlier = _read_provenance(record)
-        if earlier != provenance:
-            what = (f"predictions of {earlier.get('checkpoint')} on {earlier.get('images')}"
-                    if earlier else f"files predict did not write ({', '.join(present[:3])})")
-            if not overwrite or not earlier:
-                raise InputError(
-                    f"--output_dir={output_dir} already holds {what}; give another "
-                    "--output_dir" + (", or --overwrite to replace them" if earlier else ""))
-            logging.warning("--overwrite: removing the %s in %s", what, output_dir)
-            for name in ours:
-                path = output_dir / name
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    image_io.write_bytes(record, json.dumps(provenance, indent=2).encode() + b"\n")
-
-
-def _read_provenance(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def print_summary(output_dir: Path, result: dict | None) -> None:

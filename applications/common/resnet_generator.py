@@ -15,7 +15,7 @@ has a bias, kernels drawn from TruncatedNormal(0, 0.02), biases zero):
 
 With ngf=64 and 3 input channels the model has 11,388,675 trainable
 parameters. Height and width may be any multiples of `SIZE_MULTIPLE` (4: two
-stride-2 downsamplings are undone by two stride-2 upsamplings). pix2pix uses
+stride-2 downsamplings are undone by two stride-2 upsamplings) from `MIN_SIZE` (8) on. pix2pix uses
 `build_generator`; makeup transfer wraps `trunk` with its reference skip.
 
 Batch norm modes (`batch_stats_at_inference`):
@@ -52,12 +52,15 @@ from keras import layers
 from spl_tf.layers import BatchStatsNormalization, ReflectionPadding2D
 from spl_tf.validation import check_positive_int
 
-__all__ = ["SIZE_MULTIPLE", "build_generator", "trunk"]
+__all__ = ["MIN_SIZE", "SIZE_MULTIPLE", "build_generator", "trunk"]
 
 NUM_RESIDUAL_BLOCKS = 9
 DOWNSAMPLING_STRIDES = (2, 2)
 # Input height and width must be multiples of this for the output to match them.
 SIZE_MULTIPLE = math.prod(DOWNSAMPLING_STRIDES)
+# ... and at least this: the residual blocks reflect-pad by 1 at 1/SIZE_MULTIPLE of the
+# size, and reflecting needs 2 pixels.
+MIN_SIZE = 2 * SIZE_MULTIPLE
 OUTPUT_CHANNELS = 3
 BN_MOMENTUM = 0.9
 NORM_EPSILON = 1e-5

@@ -23,6 +23,8 @@ from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 
 CONFIG_FILE = "config.json"
+# The two ways out of a run folder that cannot be resumed, as every refusal words them.
+WAYS_OUT = "give a new --model_dir, or --overwrite to discard that run and start a new one"
 
 
 def versions() -> dict[str, str]:
@@ -48,8 +50,7 @@ def read(path: Path) -> dict[str, Any]:
         if not isinstance(record.get("config"), dict):
             raise ValueError("no config section")
     except (OSError, ValueError, AttributeError) as error:
-        raise InputError(f"{path}: not a run config this program wrote ({error}); move it "
-                         "away or use another --model_dir") from None
+        raise InputError(f"{path}: not a run config this program wrote ({error})") from None
     return record
 
 
@@ -58,11 +59,17 @@ def saved_config(model_dir: Path, application: str, config_class: type) -> Any |
     path = model_dir / CONFIG_FILE
     if not path.exists():
         return None
-    record = read(path)
+    try:
+        record = read(path)
+    except InputError as error:
+        raise InputError(f"{error}; {WAYS_OUT}") from None
     if record.get("application") != application:
         raise InputError(f"{model_dir} holds a {record.get('application')} run, not "
-                         f"{application}; use another --model_dir")
-    return config_lib.from_dict(config_class, record["config"])
+                         f"{application}; {WAYS_OUT}")
+    try:
+        return config_lib.from_dict(config_class, record["config"])
+    except InputError as error:
+        raise InputError(f"{path}: {error}; correct it, or {WAYS_OUT}") from None
 
 
 def check_resume(model_dir: Path, application: str, config: Any) -> None:
@@ -79,7 +86,7 @@ def check_resume(model_dir: Path, application: str, config: Any) -> None:
         raise InputError(
             f"{model_dir} was trained with other settings: {', '.join(changed)}. Rerun with "
             "the run's settings to resume it (only --epochs, --verbose and where it runs "
-            "may change), or give a new --model_dir to start a fresh run")
+            f"may change), or {WAYS_OUT}")
 
 
 def for_prediction(checkpoint: Path | None, model_dir: Path | None) -> dict[str, Any] | None:
@@ -94,5 +101,9 @@ def for_prediction(checkpoint: Path | None, model_dir: Path | None) -> dict[str,
         candidates = [checkpoint.parent / CONFIG_FILE, checkpoint.parent.parent / CONFIG_FILE]
     for path in candidates:
         if path.is_file():
-            return read(path)
+            try:
+                return read(path)
+            except InputError as error:
+                raise InputError(f"{error}; move it away to predict without the run's "
+                                 "settings") from None
     return None

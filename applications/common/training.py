@@ -18,12 +18,12 @@ from typing import Any
 import keras
 from absl import logging
 
-from applications.common import callbacks, run_record, runtime
+from applications.common import callbacks, resume, run_record, runtime
 from applications.common.application import Application
 from applications.common.checkpoints import Checkpoints, save_model
 from fcc_dataset import locks
-from fcc_dataset.errors import InputError
-from fcc_dataset.faults import pause_point
+from fcc_dataset.errors import FileError, InputError
+from fcc_dataset.faults import fault_point
 
 
 class DivergedError(InputError):
@@ -31,8 +31,13 @@ class DivergedError(InputError):
     usual cause is a setting, such as the learning rate or the precision)."""
 
 
-def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
+def train(app: Application, config: Any, model_dir: Path,
+          overwrite: bool = False) -> keras.Model:
     """Train (or resume) `app` with `config` in `model_dir`; returns the model.
+
+    What a rerun does with what the folder holds is `resume`'s (its module says the
+    rules); `overwrite` discards an earlier run there instead. Everything is checked
+    and the model built before the first write, so a refused command changes nothing.
 
     In a multi-host run (`--coordinator_address`) every process calls this alike and
     resumes from `model_dir`; process 0 locks it and writes there. The others write
@@ -46,19 +51,18 @@ def train(app: Application, config: Any, model_dir: Path) -> keras.Model:
     runtime.connect(config.runtime, config.training.seed)
     if runtime.process_index() == 0:
         with locks.hold(model_dir, "--model_dir", "training run"):
-            return _train(app, config, model_dir, model_dir)
+            return _train(app, config, model_dir, model_dir, overwrite)
     with tempfile.TemporaryDirectory(prefix="spl_tf_worker_") as scratch:
-        return _train(app, config, model_dir, Path(scratch))
+        return _train(app, config, model_dir, Path(scratch), overwrite)
 
 
-def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> keras.Model:
+def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
+           overwrite: bool) -> keras.Model:
     """Resume from `model_dir`, write to `out_dir` (the same folder, but on workers)."""
-    run_record.check_resume(model_dir, app.name, config)
+    run = resume.RunFolder(model_dir)
+    if not overwrite:
+        run.check(app.name, config)
     data = app.training_data(config)
-    checkpoints = Checkpoints(out_dir / "checkpoints")
-    run_record.write(out_dir, app.name, config)
-    _remove_leftovers(out_dir)
-    checkpoints.remove_leftovers()
     with runtime.set_up(config.runtime, config.training):
         model = app.build_model(config)
         model.compile(
@@ -69,11 +73,22 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> ker
         )
         # Built now, so that a checkpoint restores the optimizer's state too.
         model.optimizer.build(model.trainable_variables)
-        done = Checkpoints(model_dir / "checkpoints").restore(model)
+        start = resume.Start(0, "") if overwrite else run.start(model, data.steps_per_epoch)
+    # Checked and built: from here on the command writes.
+    writes = out_dir == model_dir
+    if writes:
+        if overwrite:
+            run.discard()
+        run.commit(start)
+    checkpoints = run.checkpoints if writes and not overwrite else Checkpoints(
+        out_dir / "checkpoints")
+    run_record.write(out_dir, app.name, config)
+    _remove_leftovers(out_dir)
+    checkpoints.remove_leftovers()
+    done = start.epoch
     epoch_end = callbacks.EpochEnd(
         callbacks.SampleStrip(out_dir, data.sample, app.panels, app.panel_titles),
         callbacks.TrainingLog(out_dir / callbacks.LOG_FILE, done), checkpoints)
-    writes = out_dir == model_dir
     if done < config.training.epochs:
         model.fit(
             data.train(done * data.steps_per_epoch),
@@ -81,18 +96,21 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path) -> ker
             initial_epoch=done,
             epochs=config.training.epochs,
             steps_per_epoch=data.steps_per_epoch,
-            callbacks=[keras.callbacks.TensorBoard(str(out_dir / "logs")), epoch_end],
+            callbacks=[callbacks.TensorBoard(str(out_dir / "logs")), epoch_end],
             shuffle=False,  # the tf.data pipeline shuffles
             verbose=config.training.verbose if writes else 0,
         )
     if epoch_end.diverged:
-        kept = checkpoints.epochs()
+        kept = checkpoints.newest()
+        # With no epoch finished, the run's settings may still change (see `resume`).
         raise DivergedError(
             f"training stopped: {epoch_end.diverged}; nothing of that epoch was saved "
-            f"({f'the last checkpoint is epoch {kept[0]}' if kept else 'no checkpoint yet'}"
-            "). Lower --learning_rate or change the precision, in a new --model_dir")
-    save_model(model, out_dir / "model.keras")
-    export(model, out_dir / "export", app.size_multiple)
+            + (f"(the last checkpoint is epoch {kept}). Lower --learning_rate or change "
+               f"the precision, and {run_record.WAYS_OUT}" if kept else
+               "(no checkpoint yet). Lower --learning_rate or change the precision and "
+               "rerun"))
+    save_model(model, out_dir / resume.MODEL_FILE)
+    export(model, out_dir / resume.EXPORT, app.size_multiple)
     return model
 
 
@@ -129,6 +147,7 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
 
     Written beside `path` and swapped in: a kill leaves either the old export or
     the new one (or, between the two renames, neither, and the rerun exports again).
+    A failed write (a full disk) is a FileError naming `path`, which stays as it was.
     """
     tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -143,9 +162,19 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
             "polymorphic_constraints": ("h >= 2", "w >= 2"),
             "with_gradient": False,
         }
-    model.export(str(tmp), format="tf_saved_model", verbose=False, **options)
-    _sync_tree(tmp)
-    pause_point(f"write:{path.name}")
+    try:
+        model.export(str(tmp), format="tf_saved_model", verbose=False, **options)
+        _sync_tree(tmp)
+        fault_point(f"write:{path.name}")
+    except Exception as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise FileError(path, error) from None
+        import tensorflow as tf
+
+        if isinstance(error, tf.errors.OpError):
+            raise FileError(path, error.message) from None
+        raise
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)

@@ -27,6 +27,7 @@ class MakeupTransfer(Application):
     train_config = MakeupConfig
     predict_config = MakeupPredictConfig
     size_multiple = resnet_generator.SIZE_MULTIPLE
+    min_size = resnet_generator.MIN_SIZE
     panel_titles = ("source", "reference", "output")
     target_folder = "reference"
 

@@ -12,7 +12,9 @@ generator turns [source, warped reference] into the source face wearing the
 reference's makeup. Writes the result and a figure source | reference |
 result (`result_figure.png` beside `result.png`; `OUT/figures/` for folders,
 where results are named `<source>_<reference>.png`). A photo without a face is
-an error naming it; in folders it is skipped with a warning.
+an error naming it; in folders it is skipped with a warning. No input is ever
+written over, and an output that exists is replaced only with `--overwrite` (a rerun
+of the same folders and model finishes its folder: see `transfer.json` there).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import numpy as np
 from absl import flags, logging
 
 from applications.common import config as config_lib
-from applications.common import plots, prediction, run_record
+from applications.common import outputs, plots, prediction, run_record
 from applications.common.application import Predictor
 from applications.common.config import absolute_paths, check, option
 from applications.makeup.application import MakeupTransfer
-from fcc_dataset import align, cli, faces, image_io
+from fcc_dataset import align, cli, faces, image_io, locks
 from fcc_dataset.errors import InputError
 
 FIGURE_TITLES = ("source", "reference", "result")
@@ -48,6 +50,9 @@ class TransferSettings:
     pairs: int | None = option(None, "With folders: this many random (source, reference) "
                                "pairs instead of every pair.")
     seed: int = option(0, "Seed of the random pairs.")
+    overwrite: bool = option(False, "Replace an --output that exists (a result of other "
+                             "photos or another model, or a file this command did not "
+                             "write). An input is never replaced.")
 
     def __post_init__(self):
         absolute_paths(self)
@@ -102,20 +107,34 @@ def write_figure(t: Transfer, path: Path) -> None:
     plots.image_table([[t.source, t.reference, t.result]], FIGURE_TITLES, path)
 
 
-def run_files(predict, source: Path, reference: Path, output: Path, image_size: int) -> Path:
-    """Two photos -> `output` and `<output stem>_figure.png`; returns the figure's path."""
+def run_files(predict, source: Path, reference: Path, output: Path, image_size: int,
+              overwrite: bool = False) -> Path:
+    """Two photos -> `output` and `<output stem>_figure.png`; returns the figure's path.
+
+    Files that exist there are replaced only with `overwrite`."""
+    figure_path = output.with_name(f"{output.stem}_figure.png")
+    existing = [p for p in (output, figure_path) if p.exists()]
+    if existing and not overwrite:
+        raise InputError(f"{existing[0]} exists; give another --output, or --overwrite to "
+                         "replace it")
     result = transfer(predict, face(source, image_size), face(reference, image_size))
     image_io.write_rgb(output, result.result)
-    figure_path = output.with_name(f"{output.stem}_figure.png")
     write_figure(result, figure_path)
     return figure_path
 
 
+RECORD = "transfer.json"
+
+
 def run_folders(predict, sources: Path, references: Path, output: Path, image_size: int,
-                pairs: int | None = None, seed: int = 0) -> int:
+                pairs: int | None = None, seed: int = 0, provenance: dict | None = None,
+                overwrite: bool = False) -> int:
     """Every (source, reference) pair, or `pairs` random ones; returns the count written.
 
-    Each photo's face and landmarks are found once, however many pairs it is in.
+    Each photo's face and landmarks are found once, however many pairs it is in. The
+    results are named `<source>_<reference>.png`, distinct for every pair of names
+    (`image_io.pair_names`). The output folder is claimed with `provenance`
+    (`outputs.claim`, record `transfer.json`) once the faces are found.
     """
     source_faces = _faces_in(sources, image_size)
     reference_faces = _faces_in(references, image_size)
@@ -123,19 +142,22 @@ def run_folders(predict, sources: Path, references: Path, output: Path, image_si
     if pairs is not None and pairs < len(combos):
         chosen = np.random.default_rng(seed).choice(len(combos), pairs, replace=False)
         combos = [combos[i] for i in sorted(chosen)]
-    for (source_name, source), (reference_name, reference) in combos:
-        result = transfer(predict, source, reference)
-        name = f"{source_name}_{reference_name}.png"
-        image_io.write_rgb(output / name, result.result)
-        write_figure(result, output / "figures" / name)
+    names = image_io.pair_names([(s, r) for (s, _), (r, _) in combos])
+    with locks.hold(output, "--output", "transfer"):
+        outputs.claim(output, RECORD, provenance or {}, [f"{n}.png" for n in names] + ["figures"],
+                      overwrite, flag="--output", noun="results")
+        for name, ((_, source), (_, reference)) in zip(names, combos):
+            result = transfer(predict, source, reference)
+            image_io.write_rgb(output / f"{name}.png", result.result)
+            write_figure(result, output / "figures" / f"{name}.png")
     return len(combos)
 
 
-def _faces_in(folder: Path, image_size: int) -> list[tuple[str, align.Face]]:
+def _faces_in(folder: Path, image_size: int) -> list[tuple[Path, align.Face]]:
     found = []
     for path in image_io.list_images(folder):
         try:
-            found.append((path.stem, face(path, image_size)))
+            found.append((path, face(path, image_size)))
         except InputError as error:
             logging.warning("skipping %s", error)
     if not found:
@@ -162,13 +184,20 @@ def run(settings: TransferSettings) -> str:
             raise InputError(f"{flag}={path}: no such file or folder")
     if source.is_dir() != reference.is_dir():
         raise InputError("--source and --reference must both be photos or both be folders")
+    reads = {"--model": Path(settings.model), "--source": source, "--reference": reference}
     image_size = image_size_for(settings)
-    predict = prediction.load_predictor(Path(settings.model))
     if source.is_dir():
+        outputs.check_apart([output / RECORD, output / "figures"], reads,
+                            image_folders=("--source", "--reference"))
+        predict = prediction.load_predictor(Path(settings.model))
+        provenance = {"model": settings.model, "images": f"{source} x {reference}",
+                      "image_size": image_size, "pairs": settings.pairs, "seed": settings.seed}
         count = run_folders(predict, source, reference, output, image_size, settings.pairs,
-                            settings.seed)
+                            settings.seed, provenance, settings.overwrite)
         return f"wrote {count} results to {output} (figures in {output / 'figures'})"
-    figure_path = run_files(predict, source, reference, output, image_size)
+    outputs.check_apart([output, output.with_name(f"{output.stem}_figure.png")], reads)
+    predict = prediction.load_predictor(Path(settings.model))
+    figure_path = run_files(predict, source, reference, output, image_size, settings.overwrite)
     return f"wrote {output} and {figure_path}"
 
 

@@ -20,6 +20,7 @@ class Pix2Pix(Application):
     train_config = Pix2PixConfig
     predict_config = Pix2PixPredictConfig
     size_multiple = resnet_generator.SIZE_MULTIPLE
+    min_size = resnet_generator.MIN_SIZE
 
     def build_model(self, config: Pix2PixConfig) -> keras.Model:
         model = config.model
