@@ -40,6 +40,8 @@ setup(
         # fcc_dataset.align catches scipy's QhullError from the piecewise-affine warp.
         "scipy>=1.11,<2",
         "matplotlib>=3.8,<4",
+        # fcc_dataset.image_io reads each image's EXIF orientation from its header.
+        "pillow>=10,<14",
     ],
     extras_require={
         # Rebuilding FCC: YouTube downloads, the ffmpeg binary in a wheel, dlib's face

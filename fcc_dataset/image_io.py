@@ -1,11 +1,15 @@
 """Images at the file boundary: uint8 on disk, float32 in [-1, 1] in memory.
 
 One decoder for the whole project: TensorFlow's `tf.io.decode_image`, the one every
-`tf.data` pipeline uses. `decode` is that decoder (graph-safe, for pipelines);
-`read_rgb` runs the same decoder eagerly, for checks and for NumPy code, so a file
-that passes a check is a file the pipeline can decode. Grey and RGBA images become
-RGB, 16-bit PNGs 8-bit. TensorFlow is imported on first use only: importing this
-module (or the FCC tools that use it) stays cheap.
+`tf.data` pipeline uses. `read` is that decoder (graph-safe, for pipelines);
+`read_rgb` runs the same reader eagerly, for checks and for NumPy code, so a file
+that passes a check is a file the pipeline can decode, at the size the pipeline sees.
+Grey and RGBA images become RGB, 16-bit PNGs 8-bit. Images come upright, as people
+see them: TensorFlow's decoder reads pixels as stored, so each file's EXIF orientation
+is read from its header with Pillow (`exif_orientation`) and applied with TensorFlow
+ops (`upright`); pipelines carry (path, orientation) where they carry paths.
+TensorFlow is imported on first use only: importing this module (or the FCC tools
+that use it) stays cheap.
 
 This module lives in the lowest layer that reads images (the FCC tools); the
 trainers use it too. Writing is atomic: a reader never sees half a file.
@@ -14,24 +18,60 @@ trainers use it too. Writing is atomic: a reader never sees half a file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from absl import logging
 
 from fcc_dataset.errors import FileError
 from fcc_dataset.faults import fault_point
 
+if TYPE_CHECKING:  # imported on first use (see above)
+    import tensorflow as tf
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The PNG and JPEG files directly in `folder`, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The PNG and JPEG files directly in `folder`, sorted by name.
+
+    Entries with an image name that are not files (a dangling symlink, a symlink
+    loop, a folder) are left out and named in one warning, so none goes unnoticed. A
+    folder that cannot be listed is a FileError.
+    """
+    try:
+        named = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as error:
+        raise FileError(folder, error, "read") from None
+    problems = {path: _not_a_file(path) for path in named}
+    unusable = [f"{path.name} ({problem})" for path, problem in problems.items() if problem]
+    if unusable:
+        logging.warning("skipping %d entries of %s that are not image files: %s",
+                        len(unusable), folder, ", ".join(unusable))
+    return [path for path, problem in problems.items() if not problem]
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What `path` is, where it is not a file (following symlinks); None for a file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        # Listed, so the entry exists: a link to nothing (or removed since).
+        return "a dangling symlink" if path.is_symlink() else "removed while listed"
+    except OSError as error:
+        return "a symlink loop" if error.errno == errno.ELOOP else str(error)
+    if stat.S_ISREG(mode):
+        return None
+    return "a folder" if stat.S_ISDIR(mode) else "not a regular file"
 
 
 def output_names(paths: Sequence[Path]) -> list[str]:
@@ -57,7 +97,9 @@ def pair_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
 
     def name_at(pair: tuple[Path, Path], level: int) -> str:
         joined = f"{sources[pair[0]]}_{references[pair[1]]}"
-        return joined if level == 0 else f"{joined}_{_digest(pair[0].name, pair[1].name, level=level)}"
+        if level == 0:
+            return joined
+        return f"{joined}_{_digest(pair[0].name, pair[1].name, level=level)}"
 
     return distinct(list(pairs), name_at)
 
@@ -99,20 +141,78 @@ def _digest(*parts: str, level: int) -> str:
     return digest[:min(8 * level, len(digest))]
 
 
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation of the image at `path`, 1-8 (see `upright`); 1 where it has
+    none, an invalid one, or none that can be read. Reads the file's header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            # Only an EXIF block in the header (a JPEG's APP1, a PNG's eXIf before the
+            # pixels): without one, Pillow's getexif() decodes a PNG's pixels to look on.
+            code = image.getexif().get(EXIF_ORIENTATION) if "exif" in image.info else 1
+    except Exception:  # Pillow raises many kinds on damaged headers; the decoder judges files
+        return 1
+    return code if isinstance(code, int) and 1 <= code <= 8 else 1
+
+
+# How to undo each orientation's storage: (swap rows and columns, then mirror top-bottom,
+# mirror left-right). Orientations 5-8 are 1-4 with rows and columns swapped.
+_UNDO = (
+    (False, False, False),  # 1: stored upright
+    (False, False, True),   # 2: stored mirrored left-right
+    (False, True, True),    # 3: stored turned 180 degrees
+    (False, True, False),   # 4: stored mirrored top-bottom
+    (True, False, False),   # 5: stored mirrored along the diagonal
+    (True, False, True),    # 6: stored turned 90 degrees anticlockwise
+    (True, True, True),     # 7: stored mirrored along the antidiagonal
+    (True, True, False),    # 8: stored turned 90 degrees clockwise
+)
+
+
+def upright(image: tf.Tensor, orientation: tf.Tensor | int) -> tf.Tensor:
+    """`image` (H, W, C) as shown under EXIF `orientation` (1-8, a tensor or an int):
+    turned and mirrored as `PIL.ImageOps.exif_transpose` would. Any other value leaves
+    it as stored. Graph-safe and works eagerly; plain dataflow, no branches, so that
+    tracing a pipeline stays cheap."""
+    import tensorflow as tf
+
+    if isinstance(orientation, int) and not 2 <= orientation <= 8:
+        return image  # known upright: spares eager readers (most files) the ops below
+    code = tf.cast(orientation, tf.int32)
+    swap, mirror_rows, mirror_columns = tf.unstack(
+        tf.gather(_UNDO, tf.where((code >= 1) & (code <= 8), code - 1, 0)))
+    turned = tf.transpose(image, tf.where(swap, [1, 0, 2], [0, 1, 2]))
+    turned = tf.reverse(turned, tf.boolean_mask([0, 1], [mirror_rows, mirror_columns]))
+    turned.set_shape([None, None, image.shape[-1]])  # a perm tensor hides the channels
+    return turned
+
+
 def decode(data):
-    """Encoded image bytes (a string tensor) -> (H, W, 3) uint8 tensor."""
+    """Encoded image bytes (a string tensor) -> (H, W, 3) uint8 tensor, pixels as stored."""
     import tensorflow as tf
 
     return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
 
 
+def read(path: tf.Tensor | str, orientation: tf.Tensor | int) -> tf.Tensor:
+    """The image at `path` (a string or string tensor) as (H, W, 3) uint8, upright under
+    its EXIF `orientation` (`exif_orientation(path)`, found when the files are listed).
+    Graph-safe: the reader of every pipeline."""
+    import tensorflow as tf
+
+    return upright(decode(tf.io.read_file(path)), orientation)
+
+
 def read_rgb(path: Path) -> np.ndarray | None:
-    """The image at `path` as RGB uint8 (H, W, 3), decoded by `decode`; None if unreadable."""
+    """The image at `path` as RGB uint8 (H, W, 3), as `read` gives it to the pipelines
+    (upright); None if unreadable."""
     import tensorflow as tf
 
     try:
-        image = decode(tf.io.read_file(str(path))).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError):
+        image = read(str(path), exif_orientation(path)).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError,
+            tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError):
         return None
     return image if image.size else None
 

@@ -14,6 +14,7 @@ import pytest
 
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
+from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset import align, faces, pairs
 
@@ -232,18 +233,25 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_writes_pairs_and_a_summary(tmp_path):
+def test_cli_writes_upright_pairs_and_a_summary(tmp_path):
     sources, references = tmp_path / "src", tmp_path / "ref"
-    write_rgb(sources / "s.jpg", face_photo(**SOURCE, size=SIZE))
-    write_rgb(references / "r.png", face_photo(**REFERENCE, size=SIZE))
+    source, reference = face_photo(**SOURCE, size=SIZE), face_photo(**REFERENCE, size=SIZE)
+    # Stored as cameras store them: sideways and upside down, where dlib finds no face.
+    write_oriented(sources / "s.png", source, 6)
+    write_oriented(references / "r.png", reference, 3)
     stale = tmp_path / "out" / ".sr.jpg.x1y2.tmp"  # what a killed run's write leaves
     stale.parent.mkdir()
     stale.write_bytes(b"half")
     result = run_cli(f"--sources={sources}", f"--references={references}",
                      f"--output_dir={tmp_path / 'out'}", f"--image_size={SIZE}")
     assert result.returncode == 0, result.stderr
-    assert "1 pairs written" in result.stdout
+    assert "1 pairs written" in result.stdout and "no face" not in result.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock", "sr.jpg"]
+    # The pair of the upright photos, written the same way.
+    image_io.write_rgb(tmp_path / "upright.jpg",
+                       align.pair_image(align.align(source, reference, image_size=SIZE)))
+    np.testing.assert_array_equal(image_io.read_rgb(tmp_path / "out" / "sr.jpg"),
+                                  image_io.read_rgb(tmp_path / "upright.jpg"))
 
 
 def test_a_second_run_into_the_same_folder_is_refused(folders, tmp_path):

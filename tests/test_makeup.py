@@ -18,6 +18,7 @@ from applications.makeup.application import MakeupTransfer
 from applications.makeup.config import MakeupData
 from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
+from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset.errors import InputError
 from fcc_dataset.pairs import make_pairs
@@ -176,6 +177,19 @@ def test_transfer_on_two_photos(trained, tmp_path):
     assert message == (f"wrote {tmp_path / 'cmd' / 'result.png'} and "
                        f"{tmp_path / 'cmd' / 'result_figure.png'}")
     assert cv2.imread(str(tmp_path / "cmd" / "result.png")).shape == (SIZE, SIZE, 3)
+
+
+def test_transfer_on_photos_stored_turned_finds_the_faces_upright(trained, tmp_path):
+    source, reference = face_photo(size=240), face_photo((6, -4), 0.9, (1.3, 0.8, 0.9))
+    predictor = prediction.load_predictor(trained / "model.keras")
+    results = {}
+    for name, codes in (("upright", (1, 1)), ("turned", (6, 3))):  # sideways, upside down
+        paths = [write_oriented(tmp_path / name / f"{role}.png", photo, code)
+                 for role, photo, code in zip(("source", "reference"), (source, reference), codes)]
+        results[name] = transfer.transfer(predictor, *(transfer.face(p, SIZE) for p in paths))
+    for image in ("source", "reference", "result"):
+        np.testing.assert_array_equal(getattr(results["turned"], image),
+                                      getattr(results["upright"], image), image)
 
 
 def _figure_shape(figure: np.ndarray) -> tuple[int, int]:

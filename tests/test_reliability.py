@@ -16,6 +16,7 @@ import tiny_configs
 from applications.common import augment, callbacks, prediction, training
 from applications.common.checkpoints import Checkpoints
 from applications.pix2pix.application import Pix2Pix
+from exif_data import write_oriented
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 from fcc_dataset.faults import PAUSE_AT, PAUSE_FILE
@@ -170,6 +171,20 @@ def test_sources_sharing_a_stem_keep_distinct_outputs(two_checkpoints, tmp_path)
             "a.jpg.png", "a.png.png", "b.png"]
     assert ((out / "input" / "a.jpg.png").read_bytes()
             != (out / "input" / "a.png.png").read_bytes())
+
+
+def test_a_photo_stored_turned_is_predicted_upright(two_checkpoints, tmp_path):
+    _, checkpoint, _ = two_checkpoints
+    picture = np.random.default_rng(0).integers(0, 255, (24, 40, 3), np.uint8)
+    images = tmp_path / "images"
+    image_io.write_rgb(images / "upright.png", picture)
+    write_oriented(images / "turned.png", picture, 8)  # 24 wide, 40 high on disk
+    out = tmp_path / "out"
+    _predict_folder(checkpoint, images, out)
+    for folder in ("input", "prediction"):
+        upright, turned = (image_io.read_rgb(out / folder / name)
+                           for name in ("upright.png", "turned.png"))
+        np.testing.assert_array_equal(turned, upright)
 
 
 def test_predictions_of_another_checkpoint_are_not_mixed_in(two_checkpoints, tmp_path):

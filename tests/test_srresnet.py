@@ -19,6 +19,7 @@ from applications.srresnet.config import SRData, SRPredictConfig, SRTargets
 from applications.srresnet.model import build_srresnet
 from command_utils import run_in_process
 from div2k_data import hr_photo, write_div2k
+from exif_data import write_oriented
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 from spl_tf import SPL
@@ -114,6 +115,38 @@ def test_image_size_is_what_the_pipeline_decodes(tmp_path):
     image_io.write_bytes(grey, tf.io.encode_png(np.zeros((5, 7, 1), np.uint8)).numpy())
     assert data.decoded_size(grey) == (7, 5)  # (width, height)
     assert image_io.read_rgb(grey).shape == (5, 7, 3)  # grey decodes as RGB
+
+
+def test_photos_stored_turned_are_paired_and_read_upright(tmp_path):
+    root = write_div2k(tmp_path, degradation="unknown")
+    upright = {}
+    # Each side turned its own way, some turns changing width and height on disk
+    # (read as stored, 0801's HR would not be x4 its LR).
+    for split, stem, lr_code, hr_code in (("train", "0001", 6, 8), ("valid", "0801", 3, 5)):
+        for path, code in ((root / f"DIV2K_{split}_LR_unknown" / "X4" / f"{stem}x4.png", lr_code),
+                           (root / f"DIV2K_{split}_HR" / f"{stem}.png", hr_code)):
+            upright[split, path.parent.name] = image_io.read_rgb(path)
+            write_oriented(path, upright[split, path.parent.name], code)
+    source = _data(root, "unknown", lr_crop_size=24, augment=False, val_images=2)
+    assert data.folder_pairs(source, "train")[0].lr_size == (30, 24)
+    lr, hr = upright["train", "X4"], upright["train", "DIV2K_train_HR"]
+
+    # Training: some crop of the epoch is an aligned window of the upright pair.
+    train_data = data.training_data(source, _training())
+    windows = []
+    for lr_crops, hr_crops in train_data.train(0).take(train_data.steps_per_epoch):
+        for lr_crop, hr_crop in zip(image_io.to_uint8(lr_crops), image_io.to_uint8(hr_crops)):
+            windows += [(y, x) for y in range(lr.shape[0] - 23) for x in range(lr.shape[1] - 23)
+                        if np.array_equal(lr[y:y + 24, x:x + 24], lr_crop)
+                        and np.array_equal(hr[4 * y:4 * y + 96, 4 * x:4 * x + 96], hr_crop)]
+    assert len(windows) == 1
+
+    # Validation in training, and evaluation: the whole upright images.
+    expected = [image_io.to_float(upright["valid", folder]) for folder in ("X4", "DIV2K_valid_HR")]
+    batches = [next(iter(train_data.validation)), next(data.evaluation_batches(source))]
+    for batch in batches:
+        for image, want in zip(batch, expected):
+            np.testing.assert_array_equal(np.asarray(image)[0], want)
 
 
 def test_sr_settings_are_checked():

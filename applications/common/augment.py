@@ -19,20 +19,21 @@ import tensorflow as tf
 
 def shuffled_forever(items: Sequence, seed: int, start: int = 0) -> tf.data.Dataset:
     """`(item, seed)` forever: each pass over `items` in a new seeded order, each
-    element with its own stateless seed, shape (2,) int64. `items`: strings, or tuples
-    of strings (one component per tuple position). `start`: the place in the stream
-    of the first element, so that `shuffled_forever(items, seed, k)` is the stream
-    after its first k elements."""
+    element with its own stateless seed, shape (2,) int64. `items`: scalars (strings,
+    numbers), or tuples of them (one component per tuple position, each position of
+    one type: a path and its orientation). `start`: the place in the stream of the
+    first element, so that `shuffled_forever(items, seed, k)` is the stream after its
+    first k elements."""
     count = len(items)
-    table = tf.constant(list(items))
+    rows = isinstance(items[0], tuple)
+    # A table per tuple position: positions may differ in type.
+    tables = [tf.constant(list(column)) for column in (zip(*items) if rows else [items])]
 
     def pick(i):
         order = tf.stack([tf.constant(seed, tf.int64), i // count])
         index = tf.random.experimental.index_shuffle(i % count, order, count - 1)
-        item = tf.gather(table, index)
-        if table.shape.rank == 2:
-            item = tuple(tf.unstack(item))
-        return item, tf.stack([tf.constant(seed, tf.int64), i])
+        item = tuple(tf.gather(table, index) for table in tables)
+        return (item if rows else item[0]), tf.stack([tf.constant(seed, tf.int64), i])
 
     return tf.data.Dataset.counter(start).map(pick)
 

@@ -5,7 +5,8 @@ size when they are not already that size, values in [-1, 1]. Files are checked
 before training starts with the decoder the pipeline uses: unreadable ones and
 images that are not pairs (width must be twice the height) are skipped with a
 warning naming them, and a split left empty is an error. Training pairs get the
-same random left-right flip on both halves.
+same random left-right flip on both halves. Photos are read upright (their EXIF
+orientation applied), by the checks and the pipeline alike.
 
 pix2pix reads `[input | target]` (`direction` swaps them); makeup transfer
 reads `[source | warped reference]` and turns each pair into its own example
@@ -106,9 +107,11 @@ class PairFormat:
         return (left, right) if self.to_example is None else self.to_example(left, right)
 
 
-def load_pair(path: tf.Tensor, image_size: int, pair_format: PairFormat):
-    """(left, right) of the pair at `path` (or swapped), each (size, size, 3) in [-1, 1]."""
-    image = image_io.to_float(image_io.decode(tf.io.read_file(path)))
+def load_pair(path: tf.Tensor | str, orientation: tf.Tensor | int, image_size: int,
+              pair_format: PairFormat):
+    """(left, right) of the pair at `path` (or swapped), each (size, size, 3) in [-1, 1];
+    `orientation`: the file's EXIF orientation (`image_io.exif_orientation`)."""
+    image = image_io.to_float(image_io.read(path, orientation))
     half = tf.shape(image)[1] // 2
     left = _resized(image[:, :half], image_size, pair_format.resize)
     right = _resized(image[:, half:2 * half], image_size, pair_format.resize)
@@ -138,15 +141,17 @@ def pairs_dataset(files: list[Path], image_size: int, batch_size: int, pair_form
     """Batches of examples; training ones shuffled, flipped, repeated, from the
     stream's batch `first_batch` on."""
     load = functools.partial(load_pair, image_size=image_size, pair_format=pair_format)
+    paths = [str(f) for f in files]
+    orientations = [image_io.exif_orientation(f) for f in files]
     if training:
         # In order: each process of a multi-host run keeps its shard of the same stream.
-        stream = augment.shuffled_forever([str(f) for f in files], seed,
+        stream = augment.shuffled_forever(list(zip(paths, orientations)), seed,
                                           start=first_batch * batch_size)
         ds = stream.map(
-            lambda path, s: (load(path), s), num_parallel_calls=tf.data.AUTOTUNE,
+            lambda source, s: (load(*source), s), num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True)
     else:
-        ds = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+        ds = tf.data.Dataset.from_tensor_slices((paths, orientations))
         ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
     if training:
         # Second net behind scan_split: a file that changed since does not stop
@@ -194,7 +199,8 @@ def named_pair_batches(files: list[Path], image_size: int, batch_size: int,
     names = image_io.output_names(files)
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        examples = [pair_format.example(*load_pair(tf.constant(str(f)), image_size, pair_format))
+        examples = [pair_format.example(*load_pair(str(f), image_io.exif_orientation(f),
+                                                   image_size, pair_format))
                     for f in chunk]
         yield (np.stack([e[0].numpy() for e in examples]),
                np.stack([e[1].numpy() for e in examples]), names[start:start + batch_size])

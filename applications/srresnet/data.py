@@ -9,8 +9,9 @@ d in {unknown, bicubic}):
 LR and HR are paired by name (the original paired them by sorted order,
 which silently shifts every pair when one file is missing); a missing or
 extra file, or an HR image that is not exactly s times its LR image, is an
-error naming the file. Training takes aligned random crops (98x98 LR with the
-matching 392x392 HR by default); evaluation uses whole images, batch 1.
+error naming the file. Images are read upright (their EXIF orientation applied),
+by the size check and the pipelines alike. Training takes aligned random crops (98x98
+LR with the matching 392x392 HR by default); evaluation uses whole images, batch 1.
 """
 
 from __future__ import annotations
@@ -108,13 +109,21 @@ def _by_name(paths: list[Path], name_of) -> dict[str, Path]:
 
 
 def decoded_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of the image as the pipeline decodes it; None if it cannot."""
+    """(width, height) of the image as the pipeline decodes it (upright); None if it cannot."""
     image = image_io.read_rgb(path)
     return None if image is None else (image.shape[1], image.shape[0])
 
 
-def _decode(path: tf.Tensor) -> tf.Tensor:
-    return image_io.decode(tf.io.read_file(path))
+def _sources(pair: Pair) -> tuple[str, int, str, int]:
+    """What the pipelines read a pair from: (LR path, LR orientation, HR path, HR
+    orientation), the orientations EXIF's (`image_io.exif_orientation`)."""
+    return (str(pair.lr), image_io.exif_orientation(pair.lr),
+            str(pair.hr), image_io.exif_orientation(pair.hr))
+
+
+def _read_pair(lr, lr_orientation, hr, hr_orientation) -> tuple[tf.Tensor, tf.Tensor]:
+    """(lr, hr) uint8 images, upright, from a pair's `_sources`. Graph-safe."""
+    return image_io.read(lr, lr_orientation), image_io.read(hr, hr_orientation)
 
 
 def _to_unit_range(lr, hr):
@@ -163,10 +172,9 @@ def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
             count = info.splits[SPLITS[split]].num_examples
         return ds.map(lambda e: (e["lr"], e["hr"])), count
     pairs = folder_pairs(data, split)
-    paths = tf.data.Dataset.from_tensor_slices(
-        ([str(p.lr) for p in pairs], [str(p.hr) for p in pairs]))
-    ds = paths.map(lambda lr, hr: (_decode(lr), _decode(hr)), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds, len(pairs)
+    columns = tuple(list(column) for column in zip(*map(_sources, pairs)))  # one per source part
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    return ds.map(_read_pair, num_parallel_calls=tf.data.AUTOTUNE), len(pairs)
 
 
 def training_data(data: SRData, training: TrainingConfig) -> TrainData:
@@ -208,11 +216,11 @@ def _training_stream(data: SRData, seed: int
         return lambda start: augment.with_seeds(ds, seed, start), count
     pairs = folder_pairs(data, "train")
     _check_crop_fits(pairs, data.lr_crop_size)
-    items = [(str(p.lr), str(p.hr)) for p in pairs]
+    items = [_sources(p) for p in pairs]
 
     def stream(start: int) -> tf.data.Dataset:
         ds = augment.shuffled_forever(items, seed, start).map(
-            lambda paths, s: ((_decode(paths[0]), _decode(paths[1])), s),
+            lambda sources, s: (_read_pair(*sources), s),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         # Second net behind match_pairs: a file that changed since does not stop training.
         return ds.ignore_errors(log_warning=True)
@@ -260,7 +268,7 @@ def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
 
 
 def _load_pair(pair: Pair) -> Batch:
-    lr, hr = _to_unit_range(_decode(str(pair.lr)), _decode(str(pair.hr)))
+    lr, hr = _to_unit_range(*_read_pair(*_sources(pair)))
     return lr.numpy()[None], hr.numpy()[None], [pair.lr.stem]
 
 
