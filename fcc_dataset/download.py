@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from fcc_dataset.errors import disk_error
+
 # The original took pytube's best progressive mp4, 720p in 2019. YouTube now serves
 # progressive streams at 360p only, where no face crop reaches the 400 px of HR: so a
 # 720p mp4, progressive if offered, else merged; anything else as a last resort. Frame
@@ -67,7 +69,7 @@ def download(video_id: str, folder: Path) -> Path:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(f"https://www.youtube.com/watch?v={video_id}")
         except Exception as error:  # DownloadError mostly; yt-dlp can raise others
-            raise classify(error) from error
+            raise disk_error(folder, reason_of(error)) or classify(error) from error
         try:
             # Named .mp4 whatever the last-resort format was: ffmpeg reads the content.
             return Path(info["requested_downloads"][0]["filepath"]).replace(

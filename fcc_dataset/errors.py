@@ -66,3 +66,15 @@ def file_error(error: OSError, action: str = "write") -> FileError:
     return FileError(error.filename if error.filename is not None else "a file",
                      error, action)
 
+
+
+# The OS errors of a file system that stop every write there, whoever meets them.
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def disk_error(path: Path | str, message: str) -> FileError | None:
+    """A FileError at `path` if a tool's `message` (ffmpeg's, yt-dlp's) reports a full or
+    read-only file system, which stops every video alike; None for other failures."""
+    if any(os.strerror(code) in message for code in _DISK_ERRNOS):
+        return FileError(path, message)
+    return None

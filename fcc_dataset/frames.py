@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from fcc_dataset import processes
+from fcc_dataset.errors import FileError, disk_error
 
 STEP = 20
 HEAD_SECONDS = 150
@@ -31,7 +32,10 @@ def ffmpeg_exe() -> str:
 
 def extract(video: Path, video_id: str, folder: Path) -> dict[str, Path]:
     """Write the sampled frames of `video` into `folder`; frame name -> JPEG path."""
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FileError(folder, error) from None
     # `-fps_mode vfr` is ffmpeg 5+'s name for the original's `-vsync vfr`: one output
     # file per selected frame, none duplicated or dropped.
     common = ["-vf", SELECT, "-fps_mode", "vfr", "-q:v", "2"]
@@ -50,4 +54,5 @@ def _run(arguments: list[str]) -> None:
                             preexec_fn=processes.end_with_parent())
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        raise ExtractionError(f"ffmpeg: {lines[-1] if lines else f'exit code {result.returncode}'}")
+        message = f"ffmpeg: {lines[-1] if lines else f'exit code {result.returncode}'}"
+        raise disk_error(arguments[-1], message) or ExtractionError(message)

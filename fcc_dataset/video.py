@@ -1,7 +1,7 @@
 """One video from the CSV to face crops: get the mp4, extract frames, crop the faces.
 
 Runs in a worker process; returns a `VideoRecord` and never raises for a bad video, so
-one broken download does not stop the build. Frames live in a work folder that is
+one broken download does not stop the build (a full disk does: `FileError`). Frames live in a work folder that is
 deleted afterwards, whatever happens.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from fcc_dataset import image_io
 from fcc_dataset import download, faces, frames
+from fcc_dataset.errors import FileError
 from fcc_dataset.faults import fault_point
 from fcc_dataset.frames_csv import VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, VideoRecord
@@ -50,6 +51,8 @@ def process(task: Task) -> VideoRecord:
         return VideoRecord(UNAVAILABLE, str(error))
     except (download.DownloadFailed, frames.ExtractionError) as error:
         return VideoRecord(FAILED, str(error))
+    except FileError:
+        raise  # a full disk stops every video alike: it ends the build
     except Exception as error:  # anything unforeseen fails this video, not the build
         return VideoRecord(FAILED, f"{type(error).__name__}: {error}")
     finally:

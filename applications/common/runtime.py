@@ -33,11 +33,15 @@ def connect(config: RuntimeConfig, seed: int) -> None:
 
     if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in os.environ:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if config.coordinator_address == "auto":
-        keras.distribution.initialize()
-    else:
-        keras.distribution.initialize(config.coordinator_address, config.num_processes,
-                                      config.process_id)
+    try:
+        if config.coordinator_address == "auto":
+            keras.distribution.initialize()
+        else:
+            keras.distribution.initialize(config.coordinator_address, config.num_processes,
+                                          config.process_id)
+    except (RuntimeError, ValueError) as error:
+        raise InputError(f"--coordinator_address={config.coordinator_address}: cannot join "
+                         f"the processes ({str(error).strip().splitlines()[0]})") from None
 
 
 def process_index() -> int:
@@ -90,9 +94,13 @@ def _tf_strategy(config: RuntimeConfig):
     if config.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if config.strategy == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=config.tpu)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (tf.errors.OpError, ValueError, RuntimeError) as error:
+            raise InputError(f"--tpu={config.tpu}: no TPU found there ("
+                             f"{str(error).strip().splitlines()[0]})") from None
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
 
