@@ -278,21 +278,32 @@ def new_folders(folder: Path, target: Path | None = None) -> Iterator[None]:
     """
     made: list[Path] = []
     try:
-        missing = []
-        while not folder.is_dir():
-            missing.append(folder)
-            folder = folder.parent
-        for new in reversed(missing):
-            new.mkdir()
-            made.insert(0, new)
+        make_folders(folder, made)
         yield
     except OSError as error:
-        for new in made:
-            try:
-                new.rmdir()
-            except OSError:
-                break  # no longer empty: another writer's now
+        remove_empty(made)
         raise FileError(target or error.filename or folder, error) from None
+
+
+def make_folders(folder: Path, made: list[Path]) -> None:
+    """`folder.mkdir(parents=True, exist_ok=True)`, adding each folder it makes to `made`,
+    deepest first (for `remove_empty`)."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir()
+        made.insert(0, new)
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders`, deepest first, as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): what is above it is not empty either
 
 
 def sync_folder(folder: Path) -> None:

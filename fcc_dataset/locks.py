@@ -24,17 +24,17 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
     that writes nothing in the block (it was refused, or failed at its first write)
     leaves no trace: the lock file and the folder are removed again if it made them.
     """
-    made_folder = not folder.is_dir()
+    made: list[Path] = []
     try:
-        with image_io.new_folders(folder):
-            pass
-    except FileError as error:
-        raise InputError(f"{flag}={folder}: cannot write there ({error.reason})") from None
+        image_io.make_folders(folder, made)
+    except OSError as error:
+        image_io.remove_empty(made)
+        raise InputError(f"{flag}={folder}: cannot write there ({error.strerror})") from None
     lock_path = folder / LOCK_FILE
     try:
         lock, made_lock = _locked(lock_path, flag, folder, what)
     except BaseException:
-        _remove_if_bare(folder, made_folder)
+        image_io.remove_empty(made)
         raise
     try:
         with lock:
@@ -46,7 +46,7 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
                 if made_lock and _names(folder) == [LOCK_FILE]:
                     lock_path.unlink()
     finally:
-        _remove_if_bare(folder, made_folder)
+        image_io.remove_empty(made)
 
 
 def _locked(lock_path: Path, flag: str, folder: Path, what: str):
@@ -89,12 +89,6 @@ def _write_pid(lock, lock_path: Path) -> None:
         lock.flush()
     except OSError as error:
         raise FileError(lock_path, error) from None
-
-
-def _remove_if_bare(folder: Path, made_folder: bool) -> None:
-    """Remove the folder if it was made here and nothing was written in it."""
-    if made_folder and _names(folder) == []:
-        folder.rmdir()
 
 
 def _names(folder: Path) -> list[str] | None:

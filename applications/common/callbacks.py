@@ -136,8 +136,8 @@ def _tensorboard_failed(folder, error: Exception) -> None:
 class LogFile:
     """`training_log.csv` as a rerun finds it: the rows that read, and what did not.
 
-    A row reads when its `epoch` follows the row before's (a log begun after the old one
-    was lost starts later than 0) and its values are numbers. Reading stops at the first
+    A row reads when its `epoch` comes after the row before's (rows can be missing: those
+    of a damaged part, or all before a log begun anew) and its values are numbers. Reading stops at the first
     row that does not (a damaged file): `problems` says so, naming the file and the line,
     and `set_aside_if_damaged` keeps the file as it was beside the log
     (`training_log.csv.damaged`) before the log is rewritten.
@@ -164,8 +164,8 @@ class LogFile:
             return
         for number, values in enumerate(body, start=2):
             row = dict(zip(header, values))
-            expected = int(self.rows[-1]["epoch"]) + 1 if self.rows else None
-            if len(values) != len(header) or not _is_row(row, expected):
+            after = int(self.rows[-1]["epoch"]) if self.rows else -1
+            if len(values) != len(header) or not _is_row(row, after):
                 self._damaged(f"line {number} is not a row of this log ({values[:4]})")
                 return
             self.rows.append(row)
@@ -188,14 +188,14 @@ class LogFile:
             image_io.write_bytes(self.damaged_path, self.path.read_bytes())
 
 
-def _is_row(row: dict[str, str], epoch: int | None) -> bool:
-    """Whether `row` is the row of `epoch` (None: of any epoch) with numbers for values."""
+def _is_row(row: dict[str, str], after: int) -> bool:
+    """Whether `row` is the row of an epoch after `after`, with numbers for values."""
     try:
-        found = int(row["epoch"])
+        epoch = int(row["epoch"])
         [float(v) for k, v in row.items() if k != "epoch" and v != ""]
     except ValueError:
         return False
-    return found >= 0 and found == (found if epoch is None else epoch)
+    return epoch > after
 
 
 class TrainingLog:

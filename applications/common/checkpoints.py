@@ -70,9 +70,9 @@ class Survey:
 class Checkpoints:
     """The epoch checkpoints of one run folder."""
 
-    def __init__(self, folder: Path, good: tuple[int, ...] = ()):
+    def __init__(self, folder: Path):
         self.folder = folder
-        self._good = set(good)  # the ones known whole: the only ones retention counts
+        self._good: set[int] = set()  # known whole: the only ones retention counts
 
     def path(self, epoch: int) -> Path:
         return self.folder / f"epoch_{epoch:03d}.keras"
@@ -85,7 +85,8 @@ class Checkpoints:
         return sorted((int(m[1]) for m in found if m), reverse=True)
 
     def survey(self) -> Survey:
-        """Check every checkpoint: which read back whole and which are damaged."""
+        """Check every checkpoint: which read back whole (from now on counted by `save`)
+        and which are damaged."""
         good, damaged = [], {}
         for epoch in self.epochs():
             try:
@@ -93,6 +94,7 @@ class Checkpoints:
                 good.append(epoch)
             except InputError as error:
                 damaged[epoch] = str(error)
+        self._good.update(good)
         return Survey(tuple(good), damaged)
 
     def set_aside(self, epochs) -> list[Path]:

@@ -161,9 +161,10 @@ class RunFolder:
         # would lose finished epochs.
         if rest or epoch <= newest or epoch < logged - 1:
             self._model_file_problem = (
-                f"{self.model_file} holds step {steps}, not the end of "
-                + (f"epoch {logged} of {self.log.path.name}" if logged else "an epoch")
-                + f" ({steps_per_epoch} steps an epoch)")
+                f"{self.model_file} holds step {steps}, " + (
+                    f"not the end of an epoch of {steps_per_epoch} steps" if rest else
+                    f"epoch {epoch}, behind the {logged} epochs of {self.log.path.name}"
+                    if epoch < logged - 1 else f"epoch {epoch}, no newer than the checkpoints"))
             if newest:
                 _load(model, self.checkpoints.path(newest))
             return None

@@ -77,9 +77,7 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
     # Checked and built: from here on the command writes.
     writes = out_dir == model_dir
     if writes:
-        if overwrite:
-            run.discard()
-        run.commit(start)
+        run.discard() if overwrite else run.commit(start)
     checkpoints = run.checkpoints if writes and not overwrite else Checkpoints(
         out_dir / "checkpoints")
     run_record.write(out_dir, app.name, config)
