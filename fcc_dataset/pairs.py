@@ -206,17 +206,18 @@ def _plan(
     source_files: list[Path], reference_files: list[Path], output_dir: Path, pairs: int, seed: int
 ) -> Iterator[tuple[_Task, int]]:
     """Per source: the pairs still to write, and how many already exist."""
-    names_taken: dict[str, Path] = {}
+    names_taken: set[str] = set()
     for source in source_files:
         chosen, outputs, existing = [], [], 0
         for reference in choose_references(source, reference_files, pairs, seed):
             name = output_name(source, reference)
-            if names_taken.setdefault(name.casefold(), source) != source:
+            if name.casefold() in names_taken:
                 # Stems can run together ambiguously ("a"+"bc", "ab"+"c"), or differ in case
                 # only (one file on macOS and Windows): the first one wins.
                 logging.warning("%s + %s: the name %s is taken by another pair; skipped",
                                 source, reference, name)
                 continue
+            names_taken.add(name.casefold())
             if (output_dir / name).exists():
                 existing += 1
                 continue
