@@ -30,6 +30,12 @@ _ADVICE = {
 }
 
 
+def what_to_do(number: int | None) -> str:
+    """`; <advice> and rerun the command` for an errno the user can act on, else ""."""
+    advice = _ADVICE.get(number)
+    return f"; {advice} and rerun the command" if advice else ""
+
+
 class FileError(InputError):
     """An OS error at a file the command reads or writes, named with what to do.
 
@@ -45,9 +51,7 @@ class FileError(InputError):
             self.reason = error.splitlines()[0] if error else "failed"
             self.errno = next((code for code in _ADVICE if os.strerror(code) in error), None)
         self.path = Path(path)
-        advice = _ADVICE.get(self.errno)
-        super().__init__(f"cannot {action} {path}: {self.reason}"
-                         + (f"; {advice} and rerun the command" if advice else ""))
+        super().__init__(f"cannot {action} {path}: {self.reason}{what_to_do(self.errno)}")
 
     def __reduce__(self):
         # As it was made: it crosses from worker processes to the command's.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fcc_dataset import image_io
-from fcc_dataset.errors import FileError, InputError
+from fcc_dataset.errors import FileError, InputError, what_to_do
 from fcc_dataset.faults import fault_point
 
 LOCK_FILE = ".lock"
@@ -29,7 +29,7 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
         image_io.make_folders(folder, made)
     except OSError as error:
         image_io.remove_empty(made)
-        raise InputError(f"{flag}={folder}: cannot write there ({error.strerror})") from None
+        raise _cannot_write(flag, folder, error) from None
     lock_path = folder / LOCK_FILE
     try:
         lock, made_lock = _locked(lock_path, flag, folder, what)
@@ -56,7 +56,7 @@ def _locked(lock_path: Path, flag: str, folder: Path, what: str):
         try:
             lock = lock_path.open("a+")
         except OSError as error:
-            raise InputError(f"{flag}={folder}: cannot write there ({error.strerror})") from None
+            raise _cannot_write(flag, folder, error) from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -70,6 +70,11 @@ def _locked(lock_path: Path, flag: str, folder: Path, what: str):
         # The file was removed (by a holder leaving no trace) after it was opened here:
         # locking it locks nothing. Start again with the file now at the path.
         lock.close()
+
+
+def _cannot_write(flag: str, folder: Path, error: OSError) -> InputError:
+    return InputError(f"{flag}={folder}: cannot write there ({error.strerror})"
+                      f"{what_to_do(error.errno)}")
 
 
 def _same_file(lock, lock_path: Path) -> bool:

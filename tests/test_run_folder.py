@@ -129,7 +129,8 @@ def test_damaged_checkpoints_are_set_aside_and_never_outrank_good_ones(finished,
         assert f"epoch_{epoch:03d}.keras: not a readable .keras file" in warned[0]
         assert (run / "checkpoints" / "damaged" / f"epoch_{epoch:03d}.keras").is_file()
     # Resumed from model.keras (epoch 2), newer than the good epoch 1: epoch 3 trained.
-    assert "resuming from model.keras instead" in warned[0]
+    assert f"resuming from {run / 'model.keras'} (epoch 2, optimizer step 4) instead" in \
+        warned[0]
     assert _epochs_logged(run) == [0, 1, 2] and _steps(run / "model.keras") == 3 * STEPS
     # The keep-newest-two count good checkpoints only: epoch 1 and the new epoch 3.
     assert checkpoints.Checkpoints(run / "checkpoints").epochs() == [3, 1]

@@ -8,10 +8,13 @@ consistent, and in the end the run must be whole: the right epoch count, the
 learning-rate schedule at the right step, one log row per epoch, every sample, a
 loadable model and export. The chain runs with `--deterministic`, so its final weights
 must also be bit for bit those of an uninterrupted run: every resume starts the input
-stream where the last commit left it and the optimizer from its saved state.
+stream where the last commit left it and the optimizer from its saved state. Then the
+finished run loses pieces: a damaged checkpoint, both kept checkpoints damaged, and
+`checkpoints/` deleted; each rerun must resume from the newest good state, whole.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,15 +142,42 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     assert survived == len(CHAIN) == 11
     assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
 
-    # A checkpoint damaged on disk: the rerun falls back to the one before, says so in
-    # one line, redoes the epoch after it, and the run is whole again.
+    # A checkpoint damaged on disk (and no final model): the rerun falls back to the one
+    # before, says so in one line, redoes the epoch after it, and the run is whole again.
     newest = run / "checkpoints" / f"epoch_{EPOCHS:03d}.keras"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    (run / "model.keras").unlink()
     rerun = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
                            timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     warning = [line for line in rerun.stderr.splitlines() if "resuming from" in line]
     assert len(warning) == 1 and f"{newest}: not a readable .keras file" in warning[0]
     assert f"resuming from epoch_{EPOCHS - 1:03d}.keras instead" in warning[0]
+    _check_whole(run)
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
+
+    # Both kept checkpoints damaged: set aside, never counted; the run resumes from its
+    # final model, which holds the optimizer state of the last epoch.
+    kept = Checkpoints(run / "checkpoints")
+    for epoch in kept.epochs():
+        path = kept.path(epoch)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    _rerun_resumes_from_the_final_model(command, run, expected)
+    assert kept.epochs() == [] and len(list((run / "checkpoints" / "damaged").iterdir())) == 3
+
+    # checkpoints/ deleted to save space: the same, not a run started over.
+    shutil.rmtree(run / "checkpoints")
+    _rerun_resumes_from_the_final_model(command, run, expected)
+
+
+def _rerun_resumes_from_the_final_model(command: list[str], run: Path,
+                                        expected: list[np.ndarray]) -> None:
+    log = (run / callbacks.LOG_FILE).read_bytes()
+    rerun = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from {run / 'model.keras'} (epoch {EPOCHS}, optimizer step " \
+           f"{EPOCHS * STEPS})" in rerun.stderr
+    assert (run / callbacks.LOG_FILE).read_bytes() == log  # nothing trained again
     _check_whole(run)
     assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))

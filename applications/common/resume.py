@@ -47,6 +47,7 @@ class Start:
 
     epoch: int
     source: str  # the file it was loaded from, or "" for none
+    detail: str = ""  # said after the source in the warnings
     notes: tuple[str, ...] = ()  # warnings to give when the run commits to starting
 
 
@@ -100,11 +101,10 @@ class RunFolder:
         """Load the newest good state into `model` (compiled, its optimizer built);
         InputError if finished epochs have nothing left to resume them from."""
         trained = self.trained_epochs()
-        notes = list(self.log.problems)
         newest = self.survey.good[0] if self.survey.good else 0
         start = None
         if self.model_file.exists() and newest < trained:
-            start = self._from_model_file(model, steps_per_epoch, newest, notes)
+            start = self._from_model_file(model, steps_per_epoch, newest)
         if start is None and newest:
             _load(model, self.checkpoints.path(newest))
             start = Start(newest, self.checkpoints.path(newest).name)
@@ -114,10 +114,14 @@ class RunFolder:
             raise InputError(
                 f"{self.model_dir}: {trained} finished epochs ({self._described()}) but "
                 f"nothing to resume them from{self._why_not()}; {run_record.WAYS_OUT}")
+        notes = list(self.log.problems)
         if self.survey.damaged:  # then `trained`, and so `start.epoch`, is not 0
             notes.append("; ".join(self.survey.damaged.values())
                          + f" (moved to {self.checkpoints.folder / DAMAGED}); resuming from "
-                         f"{start.source} instead")
+                         f"{start.source}{start.detail} instead")
+        elif start.source == str(self.model_file):
+            notes.append(f"{self.checkpoints.folder}: no checkpoint of epoch {start.epoch}; "
+                         f"resuming from {start.source}{start.detail}")
         if self.log.missing and start.epoch:
             notes.append(f"{self.log.path} is missing: the rows of epochs 1-{start.epoch} "
                          "are lost; the log goes on from the next epoch")
@@ -144,8 +148,8 @@ class RunFolder:
                 raise FileError(path, error, "remove") from None
         logging.warning("--overwrite: discarded the earlier run in %s", self.model_dir)
 
-    def _from_model_file(self, model: keras.Model, steps_per_epoch: int, newest: int,
-                         notes: list[str]) -> Start | None:
+    def _from_model_file(self, model: keras.Model, steps_per_epoch: int,
+                         newest: int) -> Start | None:
         """Resume from model.keras if it is newer than every checkpoint and holds the
         optimizer state at the end of an epoch (the log's last, when there is one)."""
         try:
@@ -168,9 +172,7 @@ class RunFolder:
             if newest:
                 _load(model, self.checkpoints.path(newest))
             return None
-        notes.append(f"{self.checkpoints.folder}: no checkpoint of epoch {epoch}; resuming "
-                     f"from {self.model_file} (epoch {epoch}, optimizer step {steps})")
-        return Start(epoch, self.model_file.name)
+        return Start(epoch, str(self.model_file), f" (epoch {epoch}, optimizer step {steps})")
 
     def _why_not(self) -> str:
         reasons = list(self.survey.damaged.values())
