@@ -229,3 +229,18 @@ def test_transfer_folders_claim_their_output_and_keep_inputs_apart(faces, tmp_pa
     assert (out / "me_look.png").is_file()
     other = _transfer(faces, sources, references, out, "--pairs=1", "--seed=3")
     assert other.returncode == 2 and "already holds results of" in other.stderr
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--image_size=8"], "degenerate triangles; no piecewise-affine warp; try a larger "
+                         "--image_size"),
+    (["--seed=-1"], "--seed=-1: must be in [0, 2**32 - 1]"),
+    (["--image_size=30"], "--image_size=30: must be a multiple of 4"),
+])
+def test_transfer_settings_that_cannot_work_are_one_line_and_write_nothing(faces, tmp_path,
+                                                                           args, expected):
+    output = tmp_path / "out" / "result.png"
+    result = run_in_process(TRANSFER, f"--model={faces['model']}", f"--source={faces['me']}",
+                            f"--reference={faces['look']}", f"--output={output}", *args)
+    assert result.returncode == 2 and expected in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "out").exists()

@@ -265,3 +265,16 @@ def test_the_smallest_and_largest_accepted_values_train(finished, tmp_path):
         result = run_in_process(TRAIN, *_args(data, run, 1), *values)
         assert result.returncode == 0, (values, result.stderr)
         assert len(callbacks.read_log(run / callbacks.LOG_FILE)) == 1
+
+
+def test_the_smallest_accepted_super_resolution_values_train(tmp_path):
+    from div2k_data import write_div2k
+
+    data = write_div2k(tmp_path / "div2k", degradation="unknown")
+    run = tmp_path / "run"
+    result = run_in_process("applications.srresnet.train", f"--data_dir={data}",
+                            f"--model_dir={run}", "--lr_crop_size=4", "--val_images=0",
+                            "--batch_size=1", "--num_blocks=1", "--filters=1", "--epochs=1",
+                            "--jit_compile=false", "--verbose=0")
+    assert result.returncode == 0, result.stderr
+    assert len(callbacks.read_log(run / callbacks.LOG_FILE)) == 1

@@ -63,6 +63,7 @@ class TransferSettings:
             check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
             MakeupTransfer().check_sizes({"image_size": self.image_size})
         check(self.pairs is None or self.pairs >= 1, "pairs", self.pairs, "must be >= 1")
+        check(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32 - 1]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,11 @@ def run_files(predict, source: Path, reference: Path, output: Path, image_size: 
     if existing and not overwrite:
         raise InputError(f"{existing[0]} exists; give another --output, or --overwrite to "
                          "replace it")
-    result = transfer(predict, face(source, image_size), face(reference, image_size))
+    try:
+        result = transfer(predict, face(source, image_size), face(reference, image_size))
+    except align.AlignmentError as error:
+        raise InputError(f"{source} + {reference}: {error}; try a larger --image_size") \
+            from None
     image_io.write_rgb(output, result.result)
     write_figure(result, figure_path)
     return figure_path
@@ -146,11 +151,17 @@ def run_folders(predict, sources: Path, references: Path, output: Path, image_si
     with locks.hold(output, "--output", "transfer"):
         outputs.claim(output, RECORD, provenance or {}, [f"{n}.png" for n in names] + ["figures"],
                       overwrite, flag="--output", noun="results")
-        for name, ((_, source), (_, reference)) in zip(names, combos):
-            result = transfer(predict, source, reference)
+        written = 0
+        for name, ((source_path, source), (reference_path, reference)) in zip(names, combos):
+            try:
+                result = transfer(predict, source, reference)
+            except align.AlignmentError as error:
+                logging.warning("skipping %s + %s: %s", source_path, reference_path, error)
+                continue
             image_io.write_rgb(output / f"{name}.png", result.result)
             write_figure(result, output / "figures" / f"{name}.png")
-    return len(combos)
+            written += 1
+    return written
 
 
 def _faces_in(folder: Path, image_size: int) -> list[tuple[Path, align.Face]]:
