@@ -22,6 +22,7 @@ The rules (the README's table):
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from fcc_dataset.errors import FileError, InputError
 
 MODEL_FILE = "model.keras"
 EXPORT = "export"
+_STRIP = re.compile(r"epoch_(\d+)\.png")  # samples/, one per epoch
 # Everything a training run writes in its folder (and prediction, into `predictions/`):
 # what `--overwrite` discards. Other files there are the user's and stay.
 RUN_FILES = (run_record.CONFIG_FILE, "checkpoints", "logs", "samples", callbacks.LOG_FILE,
@@ -71,9 +73,8 @@ class RunFolder:
         The log and the strips are written before an epoch's checkpoint commits it, so
         they may run one epoch ahead of what finished.
         """
-        strips = [int(p.stem.split("_")[-1]) for p in
-                  (self.model_dir / "samples").glob("epoch_*.png")
-                  if p.stem.split("_")[-1].isdigit()]
+        strips = [int(m[1]) for p in (self.model_dir / "samples").glob("epoch_*.png")
+                  if (m := _STRIP.fullmatch(p.name))]
         evidence = [*self.survey.good, *self.survey.damaged, self.log.epochs - 1,
                     max(strips, default=0) - 1]
         if self.model_file.exists() or (self.model_dir / EXPORT).exists():
@@ -106,7 +107,7 @@ class RunFolder:
         if self.model_file.exists() and newest < trained:
             start = self._from_model_file(model, steps_per_epoch, newest)
         if start is None and newest:
-            _load(model, self.checkpoints.path(newest))
+            self._load(model, self.checkpoints.path(newest))
             start = Start(newest, self.checkpoints.path(newest).name)
         if start is None:
             start = Start(0, "")
@@ -157,7 +158,7 @@ class RunFolder:
         except InputError as error:
             self._model_file_problem = str(error)
             return None
-        _load(model, self.model_file)
+        self._load(model, self.model_file)
         steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         epoch, rest = divmod(steps, max(steps_per_epoch, 1))
         logged = self.log.epochs
@@ -170,9 +171,21 @@ class RunFolder:
                     f"epoch {epoch}, behind the {logged} epochs of {self.log.path.name}"
                     if epoch < logged - 1 else f"epoch {epoch}, no newer than the checkpoints"))
             if newest:
-                _load(model, self.checkpoints.path(newest))
+                self._load(model, self.checkpoints.path(newest))
             return None
         return Start(epoch, str(self.model_file), f" (epoch {epoch}, optimizer step {steps})")
+
+    def _load(self, model: keras.Model, path: Path) -> None:
+        """The weights and optimizer state of `path` into `model`; InputError if they do
+        not fit (the run's config.json no longer describes the model that was trained)."""
+        try:
+            model.load_weights(path)
+        except OSError as error:
+            raise FileError(path, error, "read") from None
+        except ValueError as error:
+            raise InputError(
+                f"{path} does not fit the model {self.model_dir / run_record.CONFIG_FILE} "
+                f"describes ({str(error).splitlines()[0]}); {run_record.WAYS_OUT}") from None
 
     def _why_not(self) -> str:
         reasons = list(self.survey.damaged.values())
@@ -186,15 +199,3 @@ class RunFolder:
                    if (self.model_dir / name).exists()]
         return ", ".join(present)
 
-
-def _load(model: keras.Model, path: Path) -> None:
-    """The weights and optimizer state of `path` into `model`; InputError if they do not
-    fit (the run's config.json no longer describes the model that was trained)."""
-    try:
-        model.load_weights(path)
-    except OSError as error:
-        raise FileError(path, error, "read") from None
-    except ValueError as error:
-        raise InputError(f"{path} does not fit the model {path.parent}/config.json "
-                         f"describes ({str(error).splitlines()[0]}); "
-                         f"{run_record.WAYS_OUT}") from None
