@@ -262,8 +262,9 @@ def sample_positions(
         indices: Use these `max_positions_1d^2` positions instead of drawing.
     """
     target, generated = ops.convert_to_tensor(target), ops.convert_to_tensor(generated)
-    check_pair("sample_positions", ("target", target), ("generated", generated),
-               description="features", known=("height", "width", "channels"))
+    target, generated = check_pair("sample_positions", ("target", target),
+                                   ("generated", generated), description="features",
+                                   known=("height", "width", "channels"))
     _, height, width, channels = target.shape
     max_positions_1d = check_positive_int(max_positions_1d, "max_positions_1d")
     positions, count = height * width, max_positions_1d ** 2
@@ -326,8 +327,8 @@ def _as_maps(pairwise, generated):
 def _prepare(target, generated, distance: str = COSINE, band_width: float = 1.0):
     """Check the arguments (ValueError before any computation); float32 tensors."""
     target, generated = ops.convert_to_tensor(target), ops.convert_to_tensor(generated)
-    check_pair("contextual loss", ("target", target), ("generated", generated),
-               description="features")
+    target, generated = check_pair("contextual loss", ("target", target),
+                                   ("generated", generated), description="features")
     _check_options(distance, band_width)
     batch, height, width, _ = target.shape
     if height is not None and width is not None:

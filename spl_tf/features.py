@@ -114,7 +114,7 @@ class FeatureLoss(keras.losses.Loss):
         return reduce_empty_batch(value, self.reduction)
 
     def call(self, y_true, y_pred):
-        check_rgb_pair(self.name, ("y_true", y_true), ("y_pred", y_pred))
+        y_true, y_pred = check_rgb_pair(self.name, ("y_true", y_true), ("y_pred", y_pred))
         if is_empty_batch(y_true) or is_empty_batch(y_pred):
             # TensorFlow's oneDNN (CPU) convolutions fail on a batch of 0. One
             # that is empty only at run time still reaches them, and fails.
@@ -135,7 +135,8 @@ class FeatureLoss(keras.losses.Loss):
                 "weights": self.weights, "pooling": self.pooling}
 
 
-def check_rgb_pair(fn_name: str, first, second) -> None:
-    """ValueError unless both `(name, tensor)` are RGB image batches of the same shape."""
-    check_pair(fn_name, first, second, channels=3, description="RGB images",
+def check_rgb_pair(fn_name: str, first, second):
+    """ValueError unless both `(name, tensor)` are RGB image batches of the same shape;
+    the two tensors to compute with (`spl_tf.validation.check_same_shape`)."""
+    return check_pair(fn_name, first, second, channels=3, description="RGB images",
                hint=" in [-1, 1] (the VGG feature extractor's input)")

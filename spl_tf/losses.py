@@ -52,7 +52,7 @@ def gradient_profile_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    _check_images("GPL", y_true, y_pred, rgb=False)
+    y_true, y_pred = _check_images("GPL", y_true, y_pred, rgb=False)
     return weighted_profiles(y_true, y_pred, _gradient_terms(1.0), value_range)
 
 
@@ -71,7 +71,7 @@ def colour_profile_loss(
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    _check_images("CPL", y_true, y_pred, rgb=True)
+    y_true, y_pred = _check_images("CPL", y_true, y_pred, rgb=True)
     terms = _colour_terms(1.0, rgb, yuv, yuv_gradients)
     return weighted_profiles(y_true, y_pred, terms, value_range)
 
@@ -92,7 +92,7 @@ def spatial_profile_loss(
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    _check_images("SPL", y_true, y_pred, rgb=True)
+    y_true, y_pred = _check_images("SPL", y_true, y_pred, rgb=True)
     terms = _gradient_terms(gp_weight)
     for key, weight in _colour_terms(cp_weight, rgb, yuv, yuv_gradients).items():
         terms[key] = terms.get(key, 0.0) + weight
@@ -261,7 +261,8 @@ def makeup_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
     check_batch("MakeupLoss", "y_true", y_true, channels=6,
                 description="source and reference RGB images", hint=_MAKEUP_HINT)
     check_batch("MakeupLoss", "y_pred", y_pred, channels=3, description="RGB images")
-    check_same_shape("MakeupLoss", ("y_true", y_true), ("y_pred", y_pred), axes=(0, 1, 2))
+    y_true, y_pred = check_same_shape("MakeupLoss", ("y_true", y_true), ("y_pred", y_pred),
+                                      axes=(0, 1, 2))
     source, reference = y_true[..., :3], y_true[..., 3:]
     return weighted_profiles(source, y_pred, _gradient_terms(1.0), value_range) + (
         weighted_profiles(reference, y_pred, _colour_terms(1.0, True, True, True), value_range)
@@ -328,14 +329,14 @@ _RGB_HINT = (" (its colour terms convert RGB to YUV; GPL works on any number of 
              "channels)")
 
 
-def _check_images(loss: str, y_true, y_pred, rgb: bool) -> None:
-    """ValueError naming what was expected, before any computation.
+def _check_images(loss: str, y_true, y_pred, rgb: bool):
+    """ValueError naming what was expected, before any computation; the two batches to
+    compute with (`spl_tf.validation.check_same_shape`).
 
     Both must be rank-4 NHWC batches of the same shape (unknown dimensions
     aside) with a known channel count, 3 for the colour losses.
     """
     if rgb:
-        check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), channels=3,
-                   description="RGB images", hint=_RGB_HINT)
-    else:
-        check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), known=("channels",))
+        return check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), channels=3,
+                          description="RGB images", hint=_RGB_HINT)
+    return check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), known=("channels",))

@@ -84,8 +84,9 @@ def _gaussian_taps(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nda
 def _check_pair(
     fn_name: str, y_true, y_pred, y_channel: bool, shave: int, min_size: int,
     known: tuple[str, ...] = (),
-) -> None:
-    """Raise ValueError on anything the metrics cannot compute, before computing.
+):
+    """Raise ValueError on anything the metrics cannot compute, before computing; the
+    pair to compute with (see `spl_tf.validation.check_same_shape`).
 
     Rank, dtype, shape and channels go through `spl_tf.validation`: unknown
     (None) dimensions, as in a `tf.function` traced without full shapes, are
@@ -95,9 +96,9 @@ def _check_pair(
     channels = 3 if y_channel else None
     hint = (" (y_channel=True needs RGB: pass y_channel=False to use the channels "
             "as they are)")
-    check_pair(fn_name, ("y_true", y_true), ("y_pred", y_pred), channels=channels,
-               description="RGB images" if y_channel else "images", hint=hint,
-               known=known)
+    pair = check_pair(fn_name, ("y_true", y_true), ("y_pred", y_pred), channels=channels,
+                      description="RGB images" if y_channel else "images", hint=hint,
+                      known=known)
     shave = check_non_negative_int(shave, "shave")
     true_shape, pred_shape = static_shape(y_true), static_shape(y_pred)
     height = true_shape[1] if true_shape[1] is not None else pred_shape[1]
@@ -109,6 +110,7 @@ def _check_pair(
                 f"{_left(width, shave)} pixels of the {height}x{width} images; "
                 f"at least {min_size}x{min_size} are needed"
             )
+    return pair
 
 
 def _as_arrays(*xs):
@@ -173,7 +175,7 @@ def psnr(
     on all channels, after removing `shave` pixels at each border.
     """
     y_true, y_pred = _as_arrays(y_true, y_pred)
-    _check_pair("psnr", y_true, y_pred, y_channel, shave, min_size=1)
+    y_true, y_pred = _check_pair("psnr", y_true, y_pred, y_channel, shave, min_size=1)
     value_range = check_value_range(value_range)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
@@ -237,8 +239,8 @@ def ssim(
     """
     y_true, y_pred = _as_arrays(y_true, y_pred)
     # The Gaussian window is built per channel: their number must be known.
-    _check_pair("ssim", y_true, y_pred, y_channel, shave, min_size=SSIM_WINDOW,
-                known=("channels",))
+    y_true, y_pred = _check_pair("ssim", y_true, y_pred, y_channel, shave,
+                                 min_size=SSIM_WINDOW, known=("channels",))
     value_range = check_value_range(value_range)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)

@@ -93,7 +93,7 @@ def profile_similarity(a, b):
     Both must be NHWC batches of the same shape with a known channel count.
     """
     a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
-    check_pair("profile_similarity", ("a", a), ("b", b), known=("channels",))
+    a, b = check_pair("profile_similarity", ("a", a), ("b", b), known=("channels",))
     a = ops.transpose(ops.cast(a, "float32"), (0, 3, 1, 2))
     b = ops.transpose(ops.cast(b, "float32"), (0, 3, 1, 2))
     return planar_similarity(a, b, height=a.shape[2] or ops.shape(a)[2])

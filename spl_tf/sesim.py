@@ -154,12 +154,12 @@ def spatial_correlative_loss(
     function = "spatial_correlative_loss"
     source = _as_features(function, "source", source)
     target = _as_features(function, "target", target)
-    check_same_shape(function, ("source", source), ("target", target))
+    source, target = check_same_shape(function, ("source", source), ("target", target))
     if mode == "info":
         if other is None:
             raise ValueError("mode 'info' needs `other`: the features of an unrelated image.")
         other = _as_features(function, "other", other)
-        check_same_shape(function, ("source", source), ("other", other))
+        source, other = check_same_shape(function, ("source", source), ("other", other))
         temperature = check_positive_number(temperature, "temperature")
     elif other is not None:
         raise ValueError(f"`other` is used by mode 'info' only; got it with mode {mode!r}.")
@@ -388,15 +388,17 @@ class LSeSim(keras.layers.Layer):
 
     def generator_loss(self, source, output):
         """Per image: how far `output`'s learned self-similarity is from `source`'s."""
-        check_rgb_pair("LSeSim.generator_loss", ("source", source), ("output", output))
+        source, output = check_rgb_pair("LSeSim.generator_loss", ("source", source),
+                                        ("output", output))
         if is_empty_batch(source) or is_empty_batch(output):
             return empty_per_image(output)  # TensorFlow's CPU convolutions fail on it
         return self._loss(source, output, None, self.mode)
 
     def head_loss(self, source, output, other):
         """Per image: the contrastive objective of the heads; `output` is held fixed."""
-        check_rgb_pair("LSeSim.head_loss", ("source", source), ("output", output))
-        check_rgb_pair("LSeSim.head_loss", ("source", source), ("other", other))
+        source, output = check_rgb_pair("LSeSim.head_loss", ("source", source),
+                                        ("output", output))
+        source, other = check_rgb_pair("LSeSim.head_loss", ("source", source), ("other", other))
         if any(is_empty_batch(x) for x in (source, output, other)):
             return empty_per_image(ops.stop_gradient(output))  # as generator_loss
         other = ops.flip(ops.flip(other, axis=1), axis=2)

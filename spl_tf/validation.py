@@ -20,7 +20,7 @@ reduced by Keras ("sum", "sum_over_batch_size") is 0 (`reduce_empty_batch`).
     check_batch("SPL", "y_true", y_true, channels=3, description="RGB images")
     check_batch("sample_positions", "target", target, description="features",
                 known=("height", "width", "channels"))
-    check_same_shape("SPL", ("y_true", y_true), ("y_pred", y_pred))
+    y_true, y_pred = check_same_shape("SPL", ("y_true", y_true), ("y_pred", y_pred))
     low, high = check_value_range(value_range)
     patch_size = check_positive_int(patch_size, "patch_size", optional=True)
 """
@@ -140,8 +140,9 @@ def check_same_shape(
     first: tuple[str, Any],
     second: tuple[str, Any],
     axes: Sequence[int] | None = None,
-) -> None:
-    """Check that two tensors have the same shape, dimension by dimension.
+) -> tuple[Any, Any]:
+    """Check that two tensors have the same shape, dimension by dimension; the two
+    tensors, to compute with (see below).
 
     Every dimension known in both tensors is compared now, so one unknown
     dimension never hides a mismatch elsewhere. A dimension unknown (`None`)
@@ -157,6 +158,11 @@ def check_same_shape(
             width of NHWC batches whose channels differ); None for all, and
             then the ranks must agree too.
 
+    Returns:
+        The two tensors; where they are compared when the graph runs, as copies
+        that wait for the comparison, so that a mismatch is reported by it and
+        not by whichever op of the computation meets it first.
+
     Raises:
         ValueError: on a known dimension that differs, or different ranks.
         tf.errors.InvalidArgumentError: when the graph runs, on a dimension
@@ -166,7 +172,7 @@ def check_same_shape(
     (name_a, a), (name_b, b) = first, second
     shape_a, shape_b = static_shape(a), static_shape(b)
     if shape_a is None or shape_b is None:
-        return
+        return a, b
     what = _compared(shape_a, shape_b, axes)
     if axes is None:
         differs = len(shape_a) != len(shape_b)
@@ -180,7 +186,8 @@ def check_same_shape(
             f"{shape_a} and {name_b} {shape_b}."
         )
     if any(shape_a[i] is None or shape_b[i] is None for i in axes):
-        _assert_same_at_run_time(fn_name, first, second, axes, what)
+        return _assert_same_at_run_time(fn_name, first, second, axes, what)
+    return a, b
 
 
 def _compared(shape_a: Shape, shape_b: Shape, axes: Sequence[int] | None) -> str:
@@ -198,8 +205,9 @@ def _known_and_different(p: int | None, q: int | None) -> bool:
 
 def _assert_same_at_run_time(
     fn_name: str, first: tuple[str, Any], second: tuple[str, Any], axes: tuple, what: str
-) -> None:
-    """Compare the sizes along `axes` when the graph runs (TensorFlow only).
+) -> tuple[Any, Any]:
+    """Compare the sizes along `axes` when the graph runs (TensorFlow only); the two
+    tensors, as copies that wait for the comparison.
 
     Without it a mismatch unknown while tracing is silent: the losses
     broadcast a batch of 1 against a batch of N and return a number. JAX
@@ -219,13 +227,13 @@ def _assert_same_at_run_time(
       `<fn>_<a>_and_<b>_must_have_the_same_shape`. (XLA also logs "Ignoring
       Assert operator" for the assertions, once per compilation.)
     """
+    (name_a, a), (name_b, b) = first, second
     if keras.backend.backend() != "tensorflow":
-        return
+        return a, b
     import tensorflow as tf  # lazily: spl_tf runs on JAX without TensorFlow
 
-    (name_a, a), (name_b, b) = first, second
     if not (tf.is_tensor(a) and tf.is_tensor(b)):
-        return  # Keras symbolic tensors: no graph runs them
+        return a, b  # Keras symbolic tensors: no graph runs them
     shape_a, shape_b = tf.shape(a), tf.shape(b)
     sizes_a, sizes_b = tf.gather(shape_a, axes), tf.gather(shape_b, axes)
     assertion = tf.debugging.Assert(
@@ -240,7 +248,10 @@ def _assert_same_at_run_time(
     # Nothing consumes the stack, so it would be pruned from the graph. An
     # assertion is kept (it is stateful) and XLA compiles its inputs; this
     # one always holds.
-    tf.debugging.Assert(tf.reduce_all(tf.shape(stacked) >= 0), [stacked])
+    kept = tf.debugging.Assert(tf.reduce_all(tf.shape(stacked) >= 0), [stacked])
+    # Ops without side effects run in any order: the computation must wait.
+    with tf.control_dependencies([assertion, kept]):
+        return tf.identity(a), tf.identity(b)
 
 
 def _empty_of_sizes(tf, sizes):
@@ -262,11 +273,12 @@ def check_pair(
     *,
     known: Sequence[str] = (),
     hint: str = "",
-) -> None:
-    """`check_batch` on both tensors (same options), then `check_same_shape`."""
+) -> tuple[Any, Any]:
+    """`check_batch` on both tensors (same options), then `check_same_shape`; the two
+    tensors to compute with (as `check_same_shape` returns them)."""
     for name, x in (first, second):
         check_batch(fn_name, name, x, channels, description, known=known, hint=hint)
-    check_same_shape(fn_name, first, second)
+    return check_same_shape(fn_name, first, second)
 
 
 def check_last_axis(fn_name: str, arg_name: str, x: Any, size: int, description: str) -> None:
