@@ -10,7 +10,8 @@ LR and HR are paired by name (the original paired them by sorted order,
 which silently shifts every pair when one file is missing); a missing or
 extra file, or an HR image that is not exactly s times its LR image, is an
 error naming the file. Training takes aligned random crops (98x98 LR with the
-matching 392x392 HR by default); evaluation uses whole images, batch 1.
+matching 392x392 HR by default); evaluation uses whole images, batch 1, uint8 as the
+files hold them (prediction turns them to float a tile at a time).
 """
 
 from __future__ import annotations
@@ -248,11 +249,10 @@ def _centre_crop(lr: tf.Tensor, hr: tf.Tensor, scale: int):
 
 
 def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
-    """(lr, hr, name) numpy batches of whole images, batch 1."""
+    """(lr, hr, name) numpy batches of whole uint8 images, batch 1."""
     if data.tfds_name:
         ds, _ = _pairs_dataset(data, split)
         for i, (lr, hr) in enumerate(ds):
-            lr, hr = _to_unit_range(lr, hr)
             yield lr.numpy()[None], hr.numpy()[None], [f"{i:04d}"]
         return
     for pair in folder_pairs(data, split):
@@ -260,12 +260,12 @@ def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
 
 
 def _load_pair(pair: Pair) -> Batch:
-    lr, hr = _to_unit_range(_decode(str(pair.lr)), _decode(str(pair.hr)))
-    return lr.numpy()[None], hr.numpy()[None], [pair.lr.stem]
+    lr, hr = (_decode(str(path)).numpy()[None] for path in (pair.lr, pair.hr))
+    return lr, hr, [pair.lr.stem]
 
 
 def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator[Batch]:
-    """Plain LR images (any size), with their HR partners when `hr_dir` is given."""
+    """Plain uint8 LR images (any size), with their HR partners when `hr_dir` is given."""
     if not input_dir.is_dir():
         raise InputError(f"{input_dir}: no such folder (--input_dir)")
     if hr_dir is not None:
@@ -284,6 +284,6 @@ def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator
             logging.warning("skipping %s: unreadable (not a valid PNG or JPEG)", path)
             continue
         written += 1
-        yield image_io.to_float(image)[None], None, [name]
+        yield image[None], None, [name]
     if not written:
         raise InputError(f"{input_dir}: no readable PNG or JPEG images (--input_dir)")
