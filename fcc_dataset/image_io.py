@@ -232,11 +232,36 @@ def to_uint8(images) -> np.ndarray:
 
 
 def write_rgb(path: Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image (format from the suffix, PNG without one), atomically."""
-    ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    """Write an RGB uint8 (H, W, 3) image (format from the suffix, PNG without one),
+    atomically.
+
+    OpenCV encodes BGR: a writable C-contiguous `image` is made BGR in place, a few
+    rows at a time, and RGB again after encoding (also on an error), so a large
+    image is not copied; it must not be read by another thread meanwhile. Other
+    arrays are copied first.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{path}: expected an RGB image (H, W, 3), got shape {image.shape}")
+    image = np.require(image, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+    _swap_red_blue(image)
+    try:
+        ok, encoded = cv2.imencode(path.suffix or ".png", image)
+    finally:
+        _swap_red_blue(image)
     if not ok:
         raise OSError(f"could not encode {path}")
-    write_bytes(path, encoded.tobytes())
+    write_bytes(path, encoded.reshape(-1))  # the encoder's buffer itself, not a copy
+
+
+SWAP_BYTES = 1 << 22  # rows swapped at once: a bounded temporary
+
+
+def _swap_red_blue(image: np.ndarray) -> None:
+    """RGB <-> BGR in place, in chunks of rows."""
+    step = max(1, SWAP_BYTES // max(1, image.strides[0]))
+    for start in range(0, image.shape[0], step):
+        rows = image[start:start + step]
+        rows[..., [0, 2]] = rows[..., [2, 0]]
 
 
 def write_bytes(path: Path, data) -> None:

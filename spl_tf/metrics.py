@@ -174,14 +174,39 @@ def psnr(
     `10 log10(255^2 / MSE)` on the Y channel (`y_channel=True`, needs RGB) or
     on all channels, after removing `shave` pixels at each border.
     """
+    return psnr_from_mse(_mse("psnr", y_true, y_pred, value_range, shave, y_channel))
+
+
+def mse(
+    y_true,
+    y_pred,
+    value_range: ValueRange = (-1.0, 1.0),
+    shave: int = 0,
+    y_channel: bool = True,
+):
+    """Per-image mean squared error on the 0..255 scale, shape (N,) float32: the
+    MSE that `psnr` takes, over the same pixels (and channels).
+
+    A mean over rows, so the MSE of a large image can be accumulated strip by strip
+    and turned into its PSNR by `psnr_from_mse`.
+    """
+    return _mse("mse", y_true, y_pred, value_range, shave, y_channel)
+
+
+def psnr_from_mse(mse):
+    """PSNR in dB of mean squared errors on the 0..255 scale; +inf where MSE is 0."""
+    mse = ops.convert_to_tensor(mse, "float32")
+    # MSE = 0 divides to +inf and log10(inf) = inf: no NaN, no epsilon bias.
+    return 10.0 * ops.log10(DATA_RANGE**2 / mse)
+
+
+def _mse(fn_name: str, y_true, y_pred, value_range: ValueRange, shave: int, y_channel: bool):
     y_true, y_pred = _as_arrays(y_true, y_pred)
-    y_true, y_pred = _check_pair("psnr", y_true, y_pred, y_channel, shave, min_size=1)
+    y_true, y_pred = _check_pair(fn_name, y_true, y_pred, y_channel, shave, min_size=1)
     value_range = check_value_range(value_range)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
-    mse = ops.mean(ops.square(a - b), axis=(1, 2, 3))
-    # MSE = 0 divides to +inf and log10(inf) = inf: no NaN, no epsilon bias.
-    return 10.0 * ops.log10(DATA_RANGE**2 / mse)
+    return ops.mean(ops.square(a - b), axis=(1, 2, 3))
 
 
 def _blur_valid(maps):

@@ -12,6 +12,7 @@ import pytest
 
 import tiny_configs
 from applications.common import prediction
+from applications.common.config import PredictionConfig
 from applications.srresnet import tiling
 from applications.srresnet.application import SuperResolution
 from applications.srresnet.config import (DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, SRData,
@@ -73,6 +74,28 @@ def test_tiled_equals_untiled(scale, tile_size, height, width):
     assert len(shapes) == (1 if height <= tile_size and width <= tile_size else
                            len(tiling.spans(height, tile_size, RADIUS)) *
                            len(tiling.spans(width, tile_size, RADIUS)))
+
+
+def _inference(predict, scale, **tiles):
+    config = SRPredictConfig(prediction=PredictionConfig(model_dir="run"),
+                             data=SRData(scale=scale), inference=SRInference(**tiles))
+    return SR.inference(config, predict)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_prediction_tiles_uint8_images_into_uint8_outputs_as_untiled(scale):
+    """What predict runs: uint8 LR in (as files hold it), each tile converted to
+    float, its core rounded into a uint8 output; equal to the whole image's."""
+    predict = _predictor(scale)
+    images = image_io.to_uint8(_images(77, 45, batch=2))
+    run, shapes = _recording(predict)
+    tiled = _inference(run, scale, tile_size=40, tile_overlap=RADIUS)(images)
+    whole = _inference(predict, scale, tile_size=0)(images)
+    assert tiled.dtype == whole.dtype == np.uint8 and len(shapes) > 1
+    np.testing.assert_array_equal(tiled, whole)
+    # Float batches in [-1, 1] are the same images to the hook.
+    np.testing.assert_array_equal(_inference(predict, scale, tile_size=40, tile_overlap=RADIUS)(
+        image_io.to_float(images)), tiled)
 
 
 def test_overlap_below_the_radius_is_not_exact():

@@ -20,10 +20,26 @@ import keras
 import numpy as np
 
 from applications.common.config import check
+from fcc_dataset import image_io
 
-# (inputs, targets or None, names): float32 images in [-1, 1], names of the source files.
+# (inputs, targets or None, names of the source files). Images are NHWC, either uint8
+# as their files hold them (SR's whole images: a float copy of a large image is what
+# does not fit) or float32 in [-1, 1]; `as_float` and `as_uint8` take either.
 Batch = tuple[np.ndarray, np.ndarray | None, list[str]]
+# A loaded model as a function: float32 images in [-1, 1] -> float32 images in [-1, 1].
 Predictor = Callable[[np.ndarray], np.ndarray]
+# What prediction runs on a batch's inputs (uint8 or float32): uint8 images, as written.
+Inference = Callable[[np.ndarray], np.ndarray]
+
+
+def as_float(images: np.ndarray) -> np.ndarray:
+    """Batch images as models take them: float32 in [-1, 1] (uint8 ones converted)."""
+    return image_io.to_float(images) if images.dtype == np.uint8 else images
+
+
+def as_uint8(images: np.ndarray) -> np.ndarray:
+    """Batch images as files hold them: uint8 (float ones in [-1, 1] rounded)."""
+    return images if images.dtype == np.uint8 else image_io.to_uint8(images)
 
 
 @dataclasses.dataclass
@@ -84,13 +100,15 @@ class Application(abc.ABC):
         """The images of one sample strip, one per `panel_titles`, each (N, H, W, 3)."""
         return [inputs[..., :3], outputs, targets]
 
-    def inference(self, config: Any, predict: Predictor) -> Predictor:
-        """How prediction runs the loaded model on a batch: `predict` as it is by
-        default; an application may wrap it (super-resolution tiles large images)."""
-        return predict
+    def inference(self, config: Any, predict: Predictor) -> Inference:
+        """How prediction runs the loaded model on a batch's inputs, giving uint8
+        outputs: the whole batch at once by default; an application may do it in
+        pieces (super-resolution tiles large images straight into a uint8 output)."""
+        return lambda images: image_io.to_uint8(predict(as_float(images)))
 
-    def baseline(self, config: Any) -> tuple[str, Predictor] | None:
-        """A trivial predictor the predictions are scored against, with its name."""
+    def baseline(self, config: Any) -> tuple[str, Inference] | None:
+        """A trivial predictor the predictions are scored against (batch inputs ->
+        uint8 outputs, as `inference` gives), with its name."""
         return None
 
     def scoring(self, config: Any) -> Scoring | None:

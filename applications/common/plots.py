@@ -10,6 +10,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -18,6 +19,9 @@ from applications.common import callbacks
 from fcc_dataset import image_io
 
 DPI = 100
+# Long side of the images a figure shows: panels are at most 3 inches (300 pixels),
+# and matplotlib holds float RGBA copies of what it is given.
+THUMBNAIL_SIDE = 512
 
 
 def loss_curves(log_csv: Path, path: Path, loss_name: str = "loss") -> None:
@@ -64,6 +68,17 @@ def image_table(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], pat
         if row_labels is not None:
             grid[i][0].set_ylabel(row_labels[i], fontsize=8)
     _save(figure, path)
+
+
+def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """`image` itself if its long side is at most `side` pixels, else scaled down
+    (area average) to that long side: what a figure of large images keeps."""
+    height, width = image.shape[:2]
+    if max(height, width) <= side:
+        return image
+    factor = side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _save(figure: Figure, path: Path) -> None:

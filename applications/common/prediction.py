@@ -3,8 +3,10 @@
 `predict(app, config)` loads a `.keras` checkpoint or an exported SavedModel and
 writes, for every batch the application gives: `input/`, `prediction/` and, with
 targets, `target/` (or the application's target folder) PNGs named like the source
-files, `grid.png` (titled columns) and, when the application scores its
+files, `grid.png` (titled columns, thumbnails) and, when the application scores its
 predictions, `metrics.json` (PSNR and SSIM of the predictions and of its baseline).
+Images stay uint8 from the files to the files, and of a batch only one set of outputs
+exists at a time: memory grows with the images' uint8 size only.
 A checkpoint from a run folder brings the run's data settings as defaults
 (`with_run_settings`).
 """
@@ -23,10 +25,11 @@ import numpy as np
 
 from applications.common import checkpoints, outputs, plots, run_record
 from applications.common import config as config_lib
-from applications.common.application import Application, Batch, Predictor, Scoring
+from applications.common.application import (Application, Batch, Inference, Predictor,
+                                             Scoring, as_uint8)
+from applications.common.scoring import image_scores
 from fcc_dataset import image_io, locks
 from fcc_dataset.errors import InputError
-from spl_tf import metrics
 
 
 def with_run_settings(app: Application, config: Any, given: set[str]) -> Any:
@@ -141,40 +144,31 @@ def load_predictor(path: Path) -> Predictor:
 
 
 def write_predictions(
-    predict: Predictor,
+    predict: Inference,
     batches: Iterable[Batch],
     output_dir: Path,
-    baseline: tuple[str, Predictor] | None = None,
+    baseline: tuple[str, Inference] | None = None,
     scoring: Scoring | None = Scoring(),
     target_folder: str = "target",
     grid_rows: int = 8,
 ) -> dict | None:
     """Write every prediction; return the metrics (None without targets or scoring).
 
-    `target_folder` names the folder of the second images of the batches (e.g.
-    "reference" for makeup transfer, where they are shown, not scored).
+    `predict` and the baseline's function map a batch's inputs to uint8 outputs (see
+    `Application.inference`). `target_folder` names the folder of the second images
+    of the batches (e.g. "reference" for makeup transfer, where they are shown, not
+    scored). One batch is held at a time and, of it, one set of outputs: the
+    baseline's are scored and dropped before the model's are made; the grid keeps
+    thumbnails. So memory is bounded by a batch's uint8 images, whatever their size.
     """
     rows, scores, baseline_scores = [], [], []
-    for inputs, targets, names in batches:
-        outputs = image_io.to_uint8(predict(inputs))
-        shown_inputs = image_io.to_uint8(inputs[..., :3])
-        for name, image in zip(names, shown_inputs):
-            image_io.write_rgb(output_dir / "input" / f"{name}.png", image)
-        for name, image in zip(names, outputs):
-            image_io.write_rgb(output_dir / "prediction" / f"{name}.png", image)
-        if targets is None:
-            rows += [[i, o] for i, o in zip(shown_inputs, outputs)][: grid_rows - len(rows)]
-            continue
-        targets = image_io.to_uint8(targets)
-        for name, image in zip(names, targets):
-            image_io.write_rgb(output_dir / target_folder / f"{name}.png", image)
-        if scoring is not None:
-            scores += _scores(targets, outputs, names, scoring)
-            if baseline is not None:
-                guess = image_io.to_uint8(baseline[1](inputs))
-                baseline_scores += _scores(targets, guess, names, scoring)
-        rows += [[i, o, t] for i, o, t in zip(shown_inputs, outputs, targets)][
-            : grid_rows - len(rows)]
+    for batch in batches:
+        shown, scored, baseline_scored = _write_batch(
+            predict, batch, output_dir, baseline, scoring, target_folder, grid_rows - len(rows))
+        del batch  # the next batch is read without this one's images held
+        rows += shown
+        scores += scored
+        baseline_scores += baseline_scored
     if not rows:
         raise InputError(f"nothing to predict: no images were given for {output_dir}")
     titles = ("input", "prediction", target_folder)[:len(rows[0])]
@@ -188,14 +182,43 @@ def write_predictions(
     return result
 
 
-def _scores(targets, outputs, names, scoring: Scoring) -> list[dict]:
-    true, pred = image_io.to_float(targets), image_io.to_float(outputs)
-    options = {"shave": scoring.shave, "y_channel": scoring.y_channel}
-    psnr = keras.ops.convert_to_numpy(metrics.psnr(true, pred, **options))
-    ssim = keras.ops.convert_to_numpy(metrics.ssim(true, pred, **options))
-    return [
-        {"name": n, "psnr": float(p), "ssim": float(s)} for n, p, s in zip(names, psnr, ssim)
-    ]
+def _write_batch(predict: Inference, batch: Batch, output_dir: Path,
+                 baseline: tuple[str, Inference] | None, scoring: Scoring | None,
+                 target_folder: str, grid_rows: int
+                 ) -> tuple[list[list[np.ndarray]], list[dict], list[dict]]:
+    """Write one batch's images: (up to `grid_rows` grid rows, as thumbnails; its
+    scores; its baseline's scores)."""
+    inputs, targets, names = batch
+    shown_inputs = as_uint8(inputs[..., :3])
+    _write_images(output_dir / "input", names, shown_inputs)
+    scored = targets is not None and scoring is not None
+    baseline_scores = []
+    if targets is not None:
+        targets = as_uint8(targets)
+        _write_images(output_dir / target_folder, names, targets)
+        if scored and baseline is not None:
+            baseline_scores = _scores(targets, baseline[1](inputs), names, scoring)
+    outputs = predict(inputs)
+    _write_images(output_dir / "prediction", names, outputs)
+    scores = _scores(targets, outputs, names, scoring) if scored else []
+    columns = [shown_inputs, outputs] + ([] if targets is None else [targets])
+    rows = [[plots.thumbnail(image) for image in row] for row in list(zip(*columns))[:grid_rows]]
+    return rows, scores, baseline_scores
+
+
+def _write_images(folder: Path, names: list[str], images: np.ndarray) -> None:
+    for name, image in zip(names, images):
+        image_io.write_rgb(folder / f"{name}.png", image)
+
+
+def _scores(targets: np.ndarray, outputs: np.ndarray, names: list[str],
+            scoring: Scoring) -> list[dict]:
+    """PSNR and SSIM of every uint8 output, strip by strip (see `image_scores`)."""
+    result = []
+    for name, target, output in zip(names, targets, outputs):
+        psnr, ssim = image_scores(target, output, scoring)
+        result.append({"name": name, "psnr": psnr, "ssim": ssim})
+    return result
 
 
 def _mean(scores: list[dict]) -> dict:

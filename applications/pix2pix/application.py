@@ -8,7 +8,8 @@ from pathlib import Path
 import keras
 
 from applications.common import pairs, resnet_generator
-from applications.common.application import Application, Batch, Predictor, TrainData
+from applications.common.application import (Application, Batch, Inference, TrainData,
+                                             as_uint8)
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixPredictConfig
 from spl_tf import SPL
 
@@ -46,8 +47,8 @@ class Pix2Pix(Application):
         return pairs.named_pair_batches(files, config.data.image_size, settings.batch_size,
                                         self._format(config))
 
-    def baseline(self, config: Pix2PixPredictConfig) -> tuple[str, Predictor]:
-        return "input", lambda x: x[..., :3]
+    def baseline(self, config: Pix2PixPredictConfig) -> tuple[str, Inference]:
+        return "input", lambda x: as_uint8(x[..., :3])
 
     @staticmethod
     def _format(config) -> pairs.PairFormat:

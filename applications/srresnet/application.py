@@ -8,12 +8,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from applications.common.application import (Application, Batch, Predictor, Scoring,
-                                             TrainData)
+from applications.common.application import (Application, Batch, Inference, Predictor,
+                                             Scoring, TrainData, as_float)
 from applications.srresnet import data, tiling
-from applications.srresnet.config import SRConfig, SRPredictConfig
+from applications.srresnet.config import DEFAULT_TILE_SIZE, SRConfig, SRPredictConfig
 from applications.srresnet.model import build_srresnet
+from fcc_dataset import image_io
 from spl_tf import SPL
+
+# LR pixels one bicubic output pixel reads on each side of its own (Keys' kernel
+# spans 4 input pixels): the overlap that makes bicubic tiles exact.
+BICUBIC_REACH = 2
 
 
 class SuperResolution(Application):
@@ -47,25 +52,31 @@ class SuperResolution(Application):
         scale = outputs.shape[1] // inputs.shape[1]
         return [np.repeat(np.repeat(inputs, scale, axis=1), scale, axis=2), outputs, targets]
 
-    def inference(self, config: SRPredictConfig, predict: Predictor) -> Predictor:
-        """`predict` on tiles of images larger than `--tile_size` (see `tiling`)."""
+    def inference(self, config: SRPredictConfig, predict: Predictor) -> Inference:
+        """The model on tiles of images larger than `--tile_size`, each tile's core
+        rounded into a uint8 output (see `tiling`)."""
         settings = config.inference
-        return tiling.tiled(predict, settings.tile_size, settings.tile_overlap)
+        return tiling.tiled(super().inference(config, predict), settings.tile_size,
+                            settings.tile_overlap)
 
-    def baseline(self, config: SRPredictConfig) -> tuple[str, Predictor]:
-        return "bicubic", bicubic(config.data.scale)
+    def baseline(self, config: SRPredictConfig) -> tuple[str, Inference]:
+        """Bicubic upscaling, always tiled (whatever `--tile_size` says of the model):
+        a float image of the output's size is what must not be made."""
+        return "bicubic", tiling.tiled(bicubic(config.data.scale), DEFAULT_TILE_SIZE,
+                                       BICUBIC_REACH)
 
     def scoring(self, config: SRPredictConfig) -> Scoring:
         """PSNR / SSIM on the Y channel, border shaved by the scale."""
         return Scoring(y_channel=True, shave=config.data.scale)
 
 
-def bicubic(scale: int) -> Predictor:
-    """Bicubic upscaling by `scale`, the SR baseline."""
+def bicubic(scale: int) -> Inference:
+    """Bicubic upscaling by `scale`, the SR baseline: LR batches -> uint8 (rounded and
+    clipped, as a model's outputs are)."""
     import tensorflow as tf
 
     def upscale(lr: np.ndarray) -> np.ndarray:
         size = [lr.shape[1] * scale, lr.shape[2] * scale]
-        return np.clip(tf.image.resize(lr, size, method="bicubic").numpy(), -1.0, 1.0)
+        return image_io.to_uint8(tf.image.resize(as_float(lr), size, method="bicubic"))
 
     return upscale

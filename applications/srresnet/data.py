@@ -11,7 +11,8 @@ which silently shifts every pair when one file is missing); a missing or
 extra file, or an HR image that is not exactly s times its LR image, is an
 error naming the file. Images are read upright (their EXIF orientation applied),
 by the size check and the pipelines alike. Training takes aligned random crops (98x98
-LR with the matching 392x392 HR by default); evaluation uses whole images, batch 1.
+LR with the matching 392x392 HR by default); evaluation uses whole images, batch 1,
+uint8 as the files hold them (prediction turns them to float a tile at a time).
 """
 
 from __future__ import annotations
@@ -256,11 +257,10 @@ def _centre_crop(lr: tf.Tensor, hr: tf.Tensor, scale: int):
 
 
 def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
-    """(lr, hr, name) numpy batches of whole images, batch 1."""
+    """(lr, hr, name) numpy batches of whole uint8 images, batch 1."""
     if data.tfds_name:
         ds, _ = _pairs_dataset(data, split)
         for i, (lr, hr) in enumerate(ds):
-            lr, hr = _to_unit_range(lr, hr)
             yield lr.numpy()[None], hr.numpy()[None], [f"{i:04d}"]
         return
     for pair in folder_pairs(data, split):
@@ -268,12 +268,12 @@ def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
 
 
 def _load_pair(pair: Pair) -> Batch:
-    lr, hr = _to_unit_range(*_read_pair(*_sources(pair)))
-    return lr.numpy()[None], hr.numpy()[None], [pair.lr.stem]
+    lr, hr = (image.numpy()[None] for image in _read_pair(*_sources(pair)))
+    return lr, hr, [pair.lr.stem]
 
 
 def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator[Batch]:
-    """Plain LR images (any size), with their HR partners when `hr_dir` is given."""
+    """Plain uint8 LR images (any size), with their HR partners when `hr_dir` is given."""
     if not input_dir.is_dir():
         raise InputError(f"{input_dir}: no such folder (--input_dir)")
     if hr_dir is not None:
@@ -292,6 +292,6 @@ def folder_batches(input_dir: Path, hr_dir: Path | None, scale: int) -> Iterator
             logging.warning("skipping %s: unreadable (not a valid PNG or JPEG)", path)
             continue
         written += 1
-        yield image_io.to_float(image)[None], None, [name]
+        yield image[None], None, [name]
     if not written:
         raise InputError(f"{input_dir}: no readable PNG or JPEG images (--input_dir)")

@@ -11,9 +11,11 @@ upscaling as the baseline. From a run folder, the run's data settings
 (`--data_dir`, `--scale`, ...) are the defaults.
 
 Images larger than `--tile_size` LR pixels (384 by default) run as tiles with
-`--tile_overlap` (48) pixels of context on each side, so memory is bounded by the
-tile and outputs equal the untiled ones (see `applications.srresnet.tiling`);
-`--tile_size=0` runs every image whole.
+`--tile_overlap` (48) pixels of context on each side, rounded into a uint8 output,
+and outputs equal the untiled ones (see `applications.srresnet.tiling`);
+`--tile_size=0` runs every image whole. Nothing of the output's size is float (the
+bicubic baseline runs tiled, PSNR / SSIM strip by strip, the grid from thumbnails),
+so memory is bounded by the tile plus the uint8 output and HR target.
 """
 
 from applications.common.commands import predict_command

@@ -6,7 +6,10 @@ in memory whole. `tiled` runs the model on fixed-size LR tiles instead and keeps
 each tile's output, only its *core*: the tile less `overlap` LR pixels on every side
 that lies inside the image. When `overlap` covers the model's receptive radius (see
 `receptive_radius`), every kept output pixel saw exactly the inputs it sees untiled,
-so the result equals the untiled one (to float rounding).
+so the result equals the untiled one (to float rounding; rounded to uint8, as
+prediction writes it, a value within float rounding of a half may differ by one).
+The output takes the tiles' dtype: prediction runs tiles to uint8, so nothing of
+an image's output size is ever float.
 
 Every tile has the same shape: tiles at the right and bottom are shifted inward
 rather than padded, because padding would replace the real border the model sees
@@ -16,15 +19,20 @@ means one trace / XLA compile. Images no larger than a tile run whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from applications.common.application import Predictor
 
+# A function of NHWC batches of LR images (or tiles) to their outputs, any dtypes:
+# the model (float -> float) or what prediction runs (-> uint8).
+TileFunction = Callable[[np.ndarray], np.ndarray]
 
-def tiled(predict: Predictor, tile_size: int, overlap: int) -> Predictor:
-    """`predict` run on `tile_size` x `tile_size` LR tiles of images larger than that.
+
+def tiled(predict: TileFunction, tile_size: int, overlap: int) -> TileFunction:
+    """`predict` run on `tile_size` x `tile_size` LR tiles of images larger than that,
+    each tile's core written into one output array of the tiles' output dtype.
 
     tile_size: side of the LR tiles, including the overlap; 0 runs every image whole.
     overlap: LR pixels of context on each side of a tile's core, dropped from its
@@ -73,7 +81,7 @@ def _tiles(height: int, width: int, tile: int,
                    slice(core_y0, core_y1), slice(core_x0, core_x1))
 
 
-def _run_tiles(predict: Predictor, images: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+def _run_tiles(predict: TileFunction, images: np.ndarray, tile: int, overlap: int) -> np.ndarray:
     height, width = images.shape[1:3]
     output, scale = None, 0
     for rows, cols, core_rows, core_cols in _tiles(height, width, tile, overlap):
