@@ -141,12 +141,14 @@ def test_photos_stored_turned_are_paired_and_read_upright(tmp_path):
                         and np.array_equal(hr[4 * y:4 * y + 96, 4 * x:4 * x + 96], hr_crop)]
     assert len(windows) == 1
 
-    # Validation in training, and evaluation: the whole upright images.
-    expected = [image_io.to_float(upright["valid", folder]) for folder in ("X4", "DIV2K_valid_HR")]
-    batches = [next(iter(train_data.validation)), next(data.evaluation_batches(source))]
-    for batch in batches:
-        for image, want in zip(batch, expected):
-            np.testing.assert_array_equal(np.asarray(image)[0], want)
+    # Validation in training (float) and evaluation (uint8): the whole upright images.
+    expected = [upright["valid", folder] for folder in ("X4", "DIV2K_valid_HR")]
+    validation = next(iter(train_data.validation))
+    evaluation = next(data.evaluation_batches(source))
+    for image, want in zip(validation, expected):
+        np.testing.assert_array_equal(np.asarray(image)[0], image_io.to_float(want))
+    for image, want in zip(evaluation, expected):
+        np.testing.assert_array_equal(image[0], want)
 
 
 def test_sr_settings_are_checked():

@@ -19,13 +19,13 @@ TRAIN = [
     ("the export", "write:export"),
 ]
 
-# Predicting the 2 test pairs of a split: inputs, predictions, targets of the batch.
+# Predicting the 2 test pairs of a split: inputs, targets, predictions of the batch.
 PREDICT = [
     ("the lock", "write:.lock"),
     ("predict.json", "write:predict.json"),
     ("an input image", "write:test_00.png@1"),
-    ("a prediction", "write:test_01.png@2"),
-    ("a target image", "write:test_00.png@3"),
+    ("a target image", "write:test_01.png@2"),
+    ("a prediction", "write:test_00.png@3"),
     ("the grid", "write:grid.png"),
     ("metrics.json", "write:metrics.json"),
 ]
