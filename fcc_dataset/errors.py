@@ -71,7 +71,6 @@ def file_error(error: OSError, action: str = "write") -> FileError:
                      error, action)
 
 
-
 # The OS errors of a file system that stop every write there, whoever meets them.
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 

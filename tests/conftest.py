@@ -53,7 +53,9 @@ if keras.backend.backend() == "tensorflow":
 # is free: the longest go first, and the many short ones even out the end.
 LONGEST = (
     "test_training_faults.py",
+    "test_write_failures.py",
     "test_application_layer.py",
+    "test_run_folder.py",
     "test_pix2pix_e2e.py",
     "test_data_parallel.py",
     "test_fcc_faults.py",
@@ -61,7 +63,9 @@ LONGEST = (
     "test_notebook.py",
     "test_makeup.py",
     "test_srresnet.py",
+    "test_sr_memory.py",
     "test_demo.py",
+    "test_small_disk.py",
     "test_compare_losses.py",
     "test_sr_tiling.py",
 )

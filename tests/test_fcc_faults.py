@@ -243,7 +243,7 @@ def fake_ffmpeg(folder: Path) -> Path:
     """An "ffmpeg" that pauses at the point `ffmpeg` and never returns by itself."""
     script = folder / "ffmpeg"
     script.write_text(f"#!{sys.executable}\nimport sys\n"
-                      "from fcc_dataset.faults import fault_point\npause_point('ffmpeg')\n"
+                      "from fcc_dataset.faults import fault_point\nfault_point('ffmpeg')\n"
                       "sys.exit('the fake ffmpeg was not paused')\n")
     script.chmod(0o755)
     return script
