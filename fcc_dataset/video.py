@@ -1,8 +1,8 @@
 """One video from the CSV to face crops: get the mp4, extract frames, crop the faces.
 
 Runs in a worker process; returns a `VideoRecord` and never raises for a bad video, so
-one broken download does not stop the build (a full disk does: `FileError`). Frames live in a work folder that is
-deleted afterwards, whatever happens.
+one broken download does not stop the build (a full disk does: `FileError`). Frames
+live in a work folder that is deleted afterwards, whatever happens.
 """
 
 from __future__ import annotations

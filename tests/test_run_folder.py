@@ -18,16 +18,11 @@ import spl_tf  # noqa: F401  (registers what the run's model needs)
 from applications.common import callbacks, checkpoints
 from command_utils import run_in_process
 from pix2pix_data import write_pairs
+from tiny_configs import pix2pix_flags
 
 TRAIN = "applications.pix2pix.train"
 STEPS = 2  # 8 training pairs, batch 4
 WAYS_OUT = "give a new --model_dir, or --overwrite to discard that run"
-
-
-def _args(data: Path, run: Path, epochs: int, *extra: str) -> list[str]:
-    return [f"--data_dir={data}", f"--model_dir={run}", "--batch_size=4", f"--epochs={epochs}",
-            "--image_size=16", "--ngf=2", "--num_blocks=1", "--jit_compile=false", "--verbose=0",
-            *extra]
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -65,7 +60,7 @@ def finished(tmp_path_factory) -> tuple[Path, Path]:
     """Pairs data, and a run that finished 2 epochs."""
     root = tmp_path_factory.mktemp("finished")
     data = write_pairs(root / "data", {"train": 8, "test": 2})
-    result = run_in_process(TRAIN, *_args(data, root / "run", epochs=2))
+    result = run_in_process(TRAIN, *pix2pix_flags(data, root / "run", epochs=2))
     assert result.returncode == 0, result.stderr
     return data, root / "run"
 
@@ -83,7 +78,7 @@ def test_deleted_checkpoints_resume_exactly_from_the_final_model(finished, run, 
     log_before = (run / callbacks.LOG_FILE).read_bytes()
     weights = _weights(run / "model.keras")
     with caplog.at_level(logging.WARNING):
-        again = run_in_process(TRAIN, *_args(data, run, epochs=2))
+        again = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=2))
     assert again.returncode == 0, again.stderr
     notes = [r.getMessage() for r in caplog.records if "resuming from" in r.getMessage()]
     assert notes == [f"{run / 'checkpoints'}: no checkpoint of epoch 2; resuming from "
@@ -92,7 +87,7 @@ def test_deleted_checkpoints_resume_exactly_from_the_final_model(finished, run, 
     assert (run / callbacks.LOG_FILE).read_bytes() == log_before
     assert all(np.array_equal(a, b) for a, b in zip(_weights(run / "model.keras"), weights))
 
-    more = run_in_process(TRAIN, *_args(data, run, epochs=3))
+    more = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3))
     assert more.returncode == 0, more.stderr
     assert _epochs_logged(run) == [0, 1, 2]
     assert _steps(run / "model.keras") == 3 * STEPS
@@ -108,7 +103,7 @@ def test_a_final_model_behind_the_log_is_not_resumed_from(finished, run):
     (run / callbacks.LOG_FILE).write_text("\n".join([*rows, *more]) + "\n")
     shutil.rmtree(run / "checkpoints")
     before = _files(run)
-    line = _refused(run_in_process(TRAIN, *_args(data, run, epochs=5)),
+    line = _refused(run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=5)),
                     "3 finished epochs", "nothing to resume them from",
                     f"{run / 'model.keras'} holds step 4, epoch 2, behind the 4 epochs of "
                     "training_log.csv", WAYS_OUT)
@@ -121,7 +116,7 @@ def test_damaged_checkpoints_are_set_aside_and_never_outrank_good_ones(finished,
     _damage(run / "checkpoints" / "epoch_002.keras")
     (run / "checkpoints" / "epoch_009.keras").write_bytes(b"not a zip")  # newer, damaged
     with caplog.at_level(logging.WARNING):
-        result = run_in_process(TRAIN, *_args(data, run, epochs=3))
+        result = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3))
     assert result.returncode == 0, result.stderr
     warned = [r.getMessage() for r in caplog.records if "moved to" in r.getMessage()]
     assert len(warned) == 1
@@ -134,7 +129,7 @@ def test_damaged_checkpoints_are_set_aside_and_never_outrank_good_ones(finished,
     assert _epochs_logged(run) == [0, 1, 2] and _steps(run / "model.keras") == 3 * STEPS
     # The keep-newest-two count good checkpoints only: epoch 1 and the new epoch 3.
     assert checkpoints.Checkpoints(run / "checkpoints").epochs() == [3, 1]
-    result = run_in_process(TRAIN, *_args(data, run, epochs=4))
+    result = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=4))
     assert result.returncode == 0, result.stderr
     assert checkpoints.Checkpoints(run / "checkpoints").epochs() == [4, 3]
 
@@ -146,12 +141,12 @@ def test_every_checkpoint_damaged_and_no_final_model_is_refused_not_restarted(fi
     (run / "model.keras").unlink()
     shutil.rmtree(run / "export")
     before = _files(run)
-    _refused(run_in_process(TRAIN, *_args(data, run, epochs=3)),
+    _refused(run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3)),
              "2 finished epochs", "nothing to resume them from",
              "epoch_002.keras: not a readable .keras file", WAYS_OUT)
     assert _files(run) == before
 
-    fresh = run_in_process(TRAIN, *_args(data, run, 1, "--overwrite"))
+    fresh = run_in_process(TRAIN, *pix2pix_flags(data, run, 1, "--overwrite"))
     assert fresh.returncode == 0, fresh.stderr
     assert _epochs_logged(run) == [0] and not (run / "checkpoints" / "damaged").exists()
     assert checkpoints.Checkpoints(run / "checkpoints").epochs() == [1]
@@ -161,7 +156,7 @@ def test_a_run_without_config_json_is_refused_whatever_the_flags(finished, run):
     data, _ = finished
     (run / "config.json").unlink()
     before = _files(run)
-    _refused(run_in_process(TRAIN, *_args(data, run, 3, "--ngf=4")),
+    _refused(run_in_process(TRAIN, *pix2pix_flags(data, run, 3, "--ngf=4")),
              f"{run} holds a training run (checkpoints, model.keras, export, "
              "training_log.csv, samples) but no config.json", WAYS_OUT)
     assert _files(run) == before and not (run / "config.json").exists()
@@ -183,7 +178,7 @@ def test_a_config_json_with_a_wrong_value_is_one_line_naming_it(finished, run, c
     change(record)
     (run / "config.json").write_text(json.dumps(record))
     before = _files(run)
-    _refused(run_in_process(TRAIN, *_args(data, run, epochs=3)),
+    _refused(run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3)),
              str(run / "config.json"), expected, "--overwrite")
     assert _files(run) == before
 
@@ -194,7 +189,7 @@ def test_a_damaged_training_log_keeps_its_readable_rows(finished, run, caplog):
     damaged = log.read_text().replace("\n1,", "\n1,garbage,", 1)
     log.write_text(damaged)
     with caplog.at_level(logging.WARNING):
-        result = run_in_process(TRAIN, *_args(data, run, epochs=3))
+        result = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3))
     assert result.returncode == 0, result.stderr
     warned = [r.getMessage() for r in caplog.records if str(log) in r.getMessage()]
     assert len(warned) == 1 and "line 3 is not a row of this log" in warned[0]
@@ -207,12 +202,12 @@ def test_a_missing_training_log_is_resumed_with_a_warning(finished, run, caplog)
     data, _ = finished
     (run / callbacks.LOG_FILE).unlink()
     with caplog.at_level(logging.WARNING):
-        result = run_in_process(TRAIN, *_args(data, run, epochs=3))
+        result = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3))
     assert result.returncode == 0, result.stderr
     assert any("is missing: the rows of epochs 1-2 are lost" in r.getMessage()
                for r in caplog.records)
     assert _epochs_logged(run) == [2]
-    again = run_in_process(TRAIN, *_args(data, run, epochs=4))  # the new log reads back
+    again = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=4))  # the new log reads back
     assert again.returncode == 0, again.stderr
     assert _epochs_logged(run) == [2, 3]
 
@@ -223,7 +218,7 @@ def test_settings_of_a_run_that_finished_no_epoch_may_change(finished, tmp_path)
     run.mkdir()
     (run / "config.json").write_text(json.dumps(
         {"application": "pix2pix", "config": {"model": {"ngf": 8}}}))
-    result = run_in_process(TRAIN, *_args(data, run, epochs=1))
+    result = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=1))
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "config.json").read_text())["config"]["model"]["ngf"] == 2
 
@@ -231,7 +226,7 @@ def test_settings_of_a_run_that_finished_no_epoch_may_change(finished, tmp_path)
 def test_overwrite_discards_the_run_and_only_the_run(finished, run):
     data, _ = finished
     (run / "notes.txt").write_text("mine")
-    result = run_in_process(TRAIN, *_args(data, run, 1, "--ngf=4", "--overwrite"))
+    result = run_in_process(TRAIN, *pix2pix_flags(data, run, 1, "--ngf=4", "--overwrite"))
     assert result.returncode == 0, result.stderr
     assert (run / "notes.txt").read_text() == "mine"
     assert json.loads((run / "config.json").read_text())["config"]["model"]["ngf"] == 4
@@ -249,7 +244,7 @@ def test_overwrite_discards_the_run_and_only_the_run(finished, run):
 def test_a_refused_command_creates_nothing(finished, tmp_path, args, expected):
     data, _ = finished
     run = tmp_path / "new" / "run"
-    _refused(run_in_process(TRAIN, *_args(data, run, 1), *args), expected)
+    _refused(run_in_process(TRAIN, *pix2pix_flags(data, run, 1), *args), expected)
     assert not (tmp_path / "new").exists()
 
 
@@ -262,7 +257,7 @@ def test_the_smallest_and_largest_accepted_values_train(finished, tmp_path):
                f"--seed={2**32 - 1}", "--steps_per_execution=1000"]
     for values in (smallest, largest):
         run = tmp_path / str(len(values))
-        result = run_in_process(TRAIN, *_args(data, run, 1), *values)
+        result = run_in_process(TRAIN, *pix2pix_flags(data, run, 1), *values)
         assert result.returncode == 0, (values, result.stderr)
         assert len(callbacks.read_log(run / callbacks.LOG_FILE)) == 1
 

@@ -28,6 +28,7 @@ from command_utils import run_in_process
 from face_data import face_photo, write_rgb
 from fcc_dataset import faults, sample
 from pix2pix_data import write_pairs
+from tiny_configs import pix2pix_flags
 
 TRAIN = "applications.pix2pix.train"
 PREDICT = "applications.pix2pix.predict"
@@ -85,17 +86,12 @@ def check_failed_cleanly(result, folder: Path, at_failure: list[dict[str, str]],
 # --- training -------------------------------------------------------------------------
 
 
-def _train_args(data: Path, run: Path, epochs: int) -> list[str]:
-    return [f"--data_dir={data}", f"--model_dir={run}", "--batch_size=4", f"--epochs={epochs}",
-            "--image_size=16", "--ngf=2", "--num_blocks=1", "--jit_compile=false", "--verbose=0"]
-
-
 @pytest.fixture(scope="module")
 def one_epoch(tmp_path_factory) -> tuple[Path, Path]:
     """Pairs data, and a run folder that finished 1 epoch."""
     root = tmp_path_factory.mktemp("one_epoch")
     data = write_pairs(root / "data", {"train": 8, "test": 2})
-    result = run_in_process(TRAIN, *_train_args(data, root / "run", epochs=1))
+    result = run_in_process(TRAIN, *pix2pix_flags(data, root / "run", epochs=1))
     assert result.returncode == 0, result.stderr
     return data, root / "run"
 
@@ -115,7 +111,7 @@ def test_a_full_disk_at_any_training_write_costs_nothing_committed(one_epoch, tm
     run = tmp_path / "run"
     if spec != "write:.lock":
         shutil.copytree(finished, run)  # else a new run: the lock is its first write
-    command = _train_args(data, run, epochs=2)
+    command = pix2pix_flags(data, run, epochs=2)
     with disk_full_at(spec, run) as at_failure, caplog.at_level(logging.WARNING):
         result = run_in_process(TRAIN, *command)
     if spec == "write:tensorboard":  # the logs are a view of the run: it goes on
@@ -281,7 +277,7 @@ def test_the_registry_lists_every_write_of_training_and_prediction(one_epoch, tm
     run, trace = tmp_path / "run", tmp_path / "trace"
     shutil.copytree(finished, run)
     with traced(trace):
-        assert run_in_process(TRAIN, *_train_args(data, run, epochs=2)).returncode == 0
+        assert run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=2)).returncode == 0
     _covered(_reached(trace), write_points.TRAIN)
     trace.unlink()
     with traced(trace):

@@ -39,6 +39,13 @@ def srresnet(data_dir: Path, epochs: int = 1, lr_crop_size: int = 8, batch_size:
         model=SRResNetConfig(num_blocks=1, filters=8), **_training(epochs, batch_size, **runtime))
 
 
+def pix2pix_flags(data_dir: Path, model_dir: Path, epochs: int, *extra: str) -> list[str]:
+    """The flags of a tiny pix2pix training command (8 pairs: 2 steps an epoch)."""
+    return [f"--data_dir={data_dir}", f"--model_dir={model_dir}", "--batch_size=4",
+            f"--epochs={epochs}", "--image_size=16", "--ngf=2", "--num_blocks=1",
+            "--jit_compile=false", "--verbose=0", *extra]
+
+
 def predict(predict_class: type, data, **prediction) -> object:
     """A predict config of `predict_class` (e.g. Pix2PixPredictConfig) with `data`."""
     return predict_class(prediction=PredictionConfig(**{
@@ -46,4 +53,4 @@ def predict(predict_class: type, data, **prediction) -> object:
 
 
 __all__ = ["MakeupPredictConfig", "Pix2PixPredictConfig", "SRPredictConfig", "SRTargets",
-           "makeup", "pix2pix", "predict", "srresnet"]
+           "makeup", "pix2pix", "pix2pix_flags", "predict", "srresnet"]

@@ -137,10 +137,10 @@ class LogFile:
     """`training_log.csv` as a rerun finds it: the rows that read, and what did not.
 
     A row reads when its `epoch` comes after the row before's (rows can be missing: those
-    of a damaged part, or all before a log begun anew) and its values are numbers. Reading stops at the first
-    row that does not (a damaged file): `problems` says so, naming the file and the line,
-    and `set_aside_if_damaged` keeps the file as it was beside the log
-    (`training_log.csv.damaged`) before the log is rewritten.
+    of a damaged part, or all before a log begun anew) and its values are numbers.
+    Reading stops at the first row that does not (a damaged file): `problems` says so,
+    naming the file and the line, and `set_aside_if_damaged` keeps the file as it was
+    beside the log (`training_log.csv.damaged`) before the log is rewritten.
     """
 
     def __init__(self, path: Path):
