@@ -106,7 +106,17 @@ def result_under_jax(folder, name: str):
     status = json.loads((folder / "status.json").read_text())
     results = folder / "results.json"
     run = json.loads(results.read_text()).get(name) if results.exists() else None
-    run = run or {"returncode": -1, "stdout": ""}
+    run = run or {"returncode": -1, "stdout": "", "counts": {}}
     stderr = (folder / "stderr.log").read_text(errors="replace") + f"\nruns under JAX: {status}"
     completed = subprocess.CompletedProcess(name, run["returncode"], run["stdout"], stderr)
+    completed.counts = run["counts"]
     return completed, completed.stdout[-4000:] + stderr[-4000:]
+
+
+def check_all_passed(jax_rerun, tests: int) -> None:
+    """A run under JAX (the `jax_rerun` fixture) collected exactly `tests` tests and each
+    of them passed: none skipped, failed or xfailed, and none lost from the selection (a
+    test gated on TensorFlow, a `-k` that matches less) without this count changing."""
+    result, output = jax_rerun
+    assert result.returncode == 0, output
+    assert result.counts == {"collected": tests, "passed": tests}, (result.counts, output)

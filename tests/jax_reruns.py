@@ -8,8 +8,10 @@ runs.json holds {"timeout": seconds for all, "runs": {name: [pytest arguments]}}
 its own `pytest.main`, with its own selection and report, as if it had its own process; only
 the JAX, Keras and TensorFlow import and the compilations of shapes seen before are shared,
 which is what made one process per run slow. results.json gets {name: {"returncode",
-"stdout"}} after each run, so that a crash still leaves the runs that finished; the first
-command outlives any crash of the second and says how it ended in status.json.
+"stdout", "counts"}} after each run (counts: the tests it collected and each outcome's
+number, for checks that cannot pass on a run that shrank), so that a crash still leaves
+the runs that finished; the first command outlives any crash of the second and says how
+it ended in status.json.
 """
 
 import contextlib
@@ -45,15 +47,29 @@ def supervise(folder: Path) -> None:
     _write(folder / "status.json", {**status, "seconds": round(time.monotonic() - start)})
 
 
+class Counts:
+    """A pytest plugin: how many tests a run collected, and how many ended each way."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+
+    def pytest_sessionfinish(self, session):
+        stats = session.config.pluginmanager.get_plugin("terminalreporter").stats
+        self.counts = {"collected": len(session.items),
+                       **{outcome: len(reports) for outcome, reports in stats.items()
+                          if outcome not in ("", "warnings", "deselected")}}
+
+
 def run(folder: Path) -> None:
     import pytest
 
     results = {}
     for name, args in json.loads((folder / "runs.json").read_text())["runs"].items():
-        stdout, start = io.StringIO(), time.monotonic()
+        stdout, start, counts = io.StringIO(), time.monotonic(), Counts()
         with contextlib.redirect_stdout(stdout):  # the terminal report of this run only
-            code = pytest.main(["-q", "-p", "no:cacheprovider", *args])
-        results[name] = {"returncode": int(code), "stdout": stdout.getvalue()}
+            code = pytest.main(["-q", "-p", "no:cacheprovider", *args], plugins=[counts])
+        results[name] = {"returncode": int(code), "stdout": stdout.getvalue(),
+                         "counts": counts.counts}
         _write(folder / "results.json", results)
         print(f"{name}: exit code {int(code)} after {time.monotonic() - start:.0f} s", flush=True)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import rerun_under_jax, value_and_grads
+from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
 from spl_tf.contextual import (
     MAX_PAIRWISE_ELEMENTS,
     contextual_loss,
@@ -245,7 +245,4 @@ def test_sample_positions_errors():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="spawns the JAX run")
 @rerun_under_jax(__file__, "-k", JAX_SELECTION)
 def test_golden_under_jax(jax_rerun):
-    result, output = jax_rerun
-    assert result.returncode == 0, output
-    assert f"{JAX_EXPECTED_PASSED} passed" in result.stdout, output
-    assert "skipped" not in result.stdout and "failed" not in result.stdout, output
+    check_all_passed(jax_rerun, JAX_EXPECTED_PASSED)

@@ -174,7 +174,7 @@ def test_batch_stats_mode_depends_on_batch(batch_stats_model):
     y_ab = batch_stats_model.predict(np.stack([a, b]), verbose=0)
     y_ac = batch_stats_model.predict(np.stack([a, c]), verbose=0)
     assert np.abs(y_ab[0] - y_ac[0]).max() > 1e-4
-    for old, new in zip(before, _moving_stats(batch_stats_model)):
+    for old, new in zip(before, _moving_stats(batch_stats_model), strict=True):
         np.testing.assert_array_equal(old, new)
     # Same normalisation as in training, which does update the statistics.
     x = np.stack([a, b])
@@ -182,7 +182,7 @@ def test_batch_stats_mode_depends_on_batch(batch_stats_model):
     np.testing.assert_allclose(y_train, y_ab, atol=1e-5)
     changed = [
         not np.array_equal(o, n)
-        for o, n in zip(before, _moving_stats(batch_stats_model))
+        for o, n in zip(before, _moving_stats(batch_stats_model), strict=True)
     ]
     assert all(changed)
 
@@ -193,7 +193,7 @@ def test_standard_mode_does_not_depend_on_batch(standard_model):
     y_ab = standard_model.predict(np.stack([a, b]), verbose=0)
     y_ac = standard_model.predict(np.stack([a, c]), verbose=0)
     np.testing.assert_allclose(y_ab[0], y_ac[0], atol=1e-5)
-    for old, new in zip(before, _moving_stats(standard_model)):
+    for old, new in zip(before, _moving_stats(standard_model), strict=True):
         np.testing.assert_array_equal(old, new)
 
 

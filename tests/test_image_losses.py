@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import rerun_under_jax, value_and_grads
+from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
 from spl_tf import (ContextualLoss, FSeSimLoss, LSeSim, PerceptualLoss, StyleLoss,
                     contextual_loss)
 from spl_tf.contextual import crop_quarters
@@ -197,8 +197,7 @@ else:
     @rerun_under_jax(__file__, "-k", "test_fit_on_jax")
     def test_fit_on_jax(jax_rerun):
         """The test of the same name, run on the JAX backend."""
-        result, output = jax_rerun
-        assert result.returncode == 0 and "1 passed" in output, output
+        check_all_passed(jax_rerun, 1)
 
 
 # --- LSeSim -------------------------------------------------------------------------
@@ -229,8 +228,8 @@ def test_lsesim_training_step_alternates_heads_and_generator():
         logs = model.fit(source, other, batch_size=2, epochs=2, verbose=0).history
         after = ([_numpy(w) for w in model.generator.weights],
                  [_numpy(w) for w in model.lsesim.trainable_weights])
-        moved = [any(not np.array_equal(a, b) for a, b in zip(x, y))
-                 for x, y in zip(before, after)]
+        moved = [any(not np.array_equal(a, b) for a, b in zip(x, y, strict=True))
+                 for x, y in zip(before, after, strict=True)]
         return moved, logs
 
     (generator_moved, heads_moved), logs = trained(head_lr=1e-3, generator_lr=0.0)

@@ -87,7 +87,7 @@ def test_mirrored_strategy_matches_one_device():
     assert mirrored.num_replicas_in_sync == 2
     mirrored_loss, mirrored_weights = train(mirrored)
     np.testing.assert_allclose(mirrored_loss, single_loss, rtol=1e-5)
-    for a, b in zip(mirrored_weights, single_weights):
+    for a, b in zip(mirrored_weights, single_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import rerun_under_jax
+from backend_utils import check_all_passed, rerun_under_jax
 
 ON_JAX = keras.backend.backend() == "jax"
 
@@ -23,9 +23,7 @@ if not ON_JAX:
 
     @rerun_under_jax(__file__, timeout=600)
     def test_pallas_kernel_under_jax(jax_rerun):
-        result, output = jax_rerun
-        assert result.returncode == 0, output
-        assert " passed" in result.stdout and "skipped" not in result.stdout, output
+        check_all_passed(jax_rerun, 21)
 
     def test_no_kernel_on_tensorflow(monkeypatch):
         from spl_tf import kernels
@@ -79,7 +77,7 @@ else:
         actual = _values_and_grads(_planar_pallas)(a, b)  # jit(grad(f))
         assert actual[0].shape == (2,)
         np.testing.assert_allclose(actual[0], expected[0], rtol=1e-6)
-        for grad, want in zip(actual[1:], expected[1:]):
+        for grad, want in zip(actual[1:], expected[1:], strict=True):
             assert np.all(np.isfinite(grad))
             np.testing.assert_allclose(grad, want, atol=1e-6, rtol=0)
 
@@ -133,7 +131,7 @@ else:
             lambda t, p: profiles.weighted_profiles(t, p, SPL_TERMS))(real, fake)
         actual = FUSED_SPL(real, fake)
         np.testing.assert_allclose(actual[0], expected[0], rtol=1e-5)
-        for grad, want in zip(actual[1:], expected[1:]):
+        for grad, want in zip(actual[1:], expected[1:], strict=True):
             np.testing.assert_allclose(grad, want, atol=1e-6, rtol=0)
 
     @pytest.mark.parametrize("platform,call", [("tpu", "tpu_custom_call"),

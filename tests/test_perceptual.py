@@ -58,7 +58,7 @@ def test_perceptual_loss_matches_its_definition(distance):
     y_true, y_pred = _images()
     ft, fp = loss.extractor(y_true), loss.extractor(y_pred)
     expected = 0.0
-    for layer, weight in zip(LAYERS, (1.0, 0.5)):
+    for layer, weight in zip(LAYERS, (1.0, 0.5), strict=True):
         diff = keras.ops.convert_to_numpy(ft[layer] - fp[layer])
         per = np.abs(diff) if distance == "l1" else diff ** 2
         expected = expected + weight * per.mean(axis=(1, 2, 3))

@@ -85,7 +85,8 @@ def test_deleted_checkpoints_resume_exactly_from_the_final_model(finished, run, 
                      f"{run / 'model.keras'} (epoch 2, optimizer step 4)"]
     # Nothing was trained again: the log and the model are the run's.
     assert (run / callbacks.LOG_FILE).read_bytes() == log_before
-    assert all(np.array_equal(a, b) for a, b in zip(_weights(run / "model.keras"), weights))
+    assert all(np.array_equal(a, b)
+               for a, b in zip(_weights(run / "model.keras"), weights, strict=True))
 
     more = run_in_process(TRAIN, *pix2pix_flags(data, run, epochs=3))
     assert more.returncode == 0, more.stderr

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend_utils import rerun_under_jax, value_and_grads
+from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
 from spl_tf.sesim import LSeSimHead, self_similarity, spatial_correlative_loss
 
 GOLDEN = np.load(Path(__file__).parent / "data" / "sesim_original.npz")
@@ -274,7 +274,4 @@ def test_cos_checks_under_jax(jax_rerun):
     expected = sum(
         cfg.case in "AC" and cfg.mode in (None, "cos") for cfg in SIM_CONFIGS + LOSS_CONFIGS
     )
-    result, output = jax_rerun
-    assert result.returncode == 0, output
-    assert re.search(rf"\b{expected} passed\b", result.stdout), output
-    assert "skipped" not in result.stdout and "failed" not in result.stdout, output
+    check_all_passed(jax_rerun, expected)

@@ -135,7 +135,8 @@ def test_photos_stored_turned_are_paired_and_read_upright(tmp_path):
     train_data = data.training_data(source, _training())
     windows = []
     for lr_crops, hr_crops in train_data.train(0).take(train_data.steps_per_epoch):
-        for lr_crop, hr_crop in zip(image_io.to_uint8(lr_crops), image_io.to_uint8(hr_crops)):
+        for lr_crop, hr_crop in zip(image_io.to_uint8(lr_crops), image_io.to_uint8(hr_crops),
+                                    strict=True):
             windows += [(y, x) for y in range(lr.shape[0] - 23) for x in range(lr.shape[1] - 23)
                         if np.array_equal(lr[y:y + 24, x:x + 24], lr_crop)
                         and np.array_equal(hr[4 * y:4 * y + 96, 4 * x:4 * x + 96], hr_crop)]
@@ -145,9 +146,9 @@ def test_photos_stored_turned_are_paired_and_read_upright(tmp_path):
     expected = [upright["valid", folder] for folder in ("X4", "DIV2K_valid_HR")]
     validation = next(iter(train_data.validation))
     evaluation = next(data.evaluation_batches(source))
-    for image, want in zip(validation, expected):
+    for image, want in zip(validation, expected, strict=True):
         np.testing.assert_array_equal(np.asarray(image)[0], image_io.to_float(want))
-    for image, want in zip(evaluation, expected):
+    for image, want in zip(evaluation, expected, strict=True):
         np.testing.assert_array_equal(image[0], want)
 
 

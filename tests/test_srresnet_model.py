@@ -245,7 +245,7 @@ def test_inference_is_independent_of_batch():
     model(_images(4, seed=7) * 3.0 + 0.5, training=True)
     after = [_np(w) for w in model.non_trainable_weights]
     assert len(after) == 2 * 5  # moving mean and variance of 5 BN layers
-    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(after, before))
+    assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(after, before, strict=True))
 
     batch = _images(4, seed=8)
     batch[1:] *= 5.0  # very different companions

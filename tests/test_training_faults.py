@@ -140,7 +140,7 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     assert final.returncode == 0, final.stderr[-3000:]
     _check_whole(run)
     assert survived == len(CHAIN) == 11
-    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected, strict=True))
 
     # A checkpoint damaged on disk (and no final model): the rerun falls back to the one
     # before, says so in one line, redoes the epoch after it, and the run is whole again.
@@ -154,7 +154,7 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     assert len(warning) == 1 and f"{newest}: not a readable .keras file" in warning[0]
     assert f"resuming from epoch_{EPOCHS - 1:03d}.keras instead" in warning[0]
     _check_whole(run)
-    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected, strict=True))
 
     # Both kept checkpoints damaged: set aside, never counted; the run resumes from its
     # final model, which holds the optimizer state of the last epoch.
@@ -180,4 +180,4 @@ def _rerun_resumes_from_the_final_model(command: list[str], run: Path,
            f"{EPOCHS * STEPS})" in rerun.stderr
     assert (run / callbacks.LOG_FILE).read_bytes() == log  # nothing trained again
     _check_whole(run)
-    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected))
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected, strict=True))

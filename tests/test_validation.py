@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import rerun_under_jax, value_and_grads
+from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
 from spl_tf import (
     CPL,
     GPL,
@@ -540,9 +540,7 @@ if keras.backend.backend() == "tensorflow":
 
     @rerun_under_jax("-p", "no:xdist", __file__, timeout=300)
     def test_this_file_under_jax(jax_rerun):
-        result, output = jax_rerun
-        assert result.returncode == 0, output
-        assert " passed" in result.stdout and "skipped" not in result.stdout
+        check_all_passed(jax_rerun, 114)
 
 
 if keras.backend.backend() == "jax":
