@@ -47,6 +47,17 @@ def value_and_grads(fn, y_true, y_pred, compiled: bool = False):
     return np.asarray(value), [np.asarray(g) for g in grads]
 
 
+def assert_close_to_scale(actual, expected, tolerance: float) -> None:
+    """Every entry of `actual` within `tolerance` times the largest magnitude in
+    `expected`: a bound relative to the array's own scale, for gradients whose entries
+    may all be 1e-5 (where an absolute 1e-6 says nothing) or cross zero (where a
+    relative one per entry is meaningless)."""
+    expected = np.asarray(expected)
+    assert np.asarray(actual).shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0,
+                               atol=tolerance * np.abs(expected).max())
+
+
 # XLA flags for test processes on JAX: tiny programs spend their time compiling, and
 # LLVM's optimisation level changes no float32 result on the CPU (no fast math).
 CHEAP_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"

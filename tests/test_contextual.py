@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
+from backend_utils import (assert_close_to_scale, check_all_passed, rerun_under_jax,
+                           value_and_grads)
 from spl_tf.contextual import (
     MAX_PAIRWISE_ELEMENTS,
     contextual_loss,
@@ -40,7 +41,8 @@ JAX_SELECTION = "backend_is_requested or (golden and dotp and (inputA or inputB)
 JAX_EXPECTED_PASSED = 1 + 2 * 2 * 3  # backend check + 2 tests x inputs A, B x 3 dotp configs
 
 LOSS_TOL = {"rtol": 1e-5, "atol": 1e-6}
-GRAD_TOL = {"rtol": 0, "atol": 1e-6}
+# Of the gradient's largest entry (2e-3 to 0.1): measured within 2.1e-6 (TF 2.21 CPU).
+GRADIENT_SCALE_TOL = 1e-5
 
 
 def _golden(inp, cfg, key):
@@ -86,7 +88,7 @@ def test_golden_loss_and_gradient(inp, cfg):
     )
     np.testing.assert_allclose(value, _golden(inp, cfg, "loss"), **LOSS_TOL)
     np.testing.assert_allclose(value, per_sample.mean(), **LOSS_TOL)
-    np.testing.assert_allclose(grad_generated, _golden(inp, cfg, "grad_I"), **GRAD_TOL)
+    assert_close_to_scale(grad_generated, _golden(inp, cfg, "grad_I"), GRADIENT_SCALE_TOL)
     assert np.all(np.isfinite(grad_target))
 
 

@@ -10,4 +10,4 @@ TESTS = Path(__file__).parent
 
 @rerun_under_jax(str(TESTS / "test_golden.py"), str(TESTS / "test_losses.py"), timeout=900)
 def test_golden_values_under_jax(jax_rerun):
-    check_all_passed(jax_rerun, 147)  # every test of the two files
+    check_all_passed(jax_rerun, 148)  # every test of the two files

@@ -4,15 +4,11 @@ Near-grey images (R = G = B up to a chroma of amplitude 1e-3, 1e-4 or exactly 0)
 where a shortcut that derives the YUV statistics from RGB cross-channel sums (YUV is
 linear in RGB) loses everything to cancellation: |U|^2 and |V|^2 are tiny differences
 of large numbers. Our losses take every sum on the products themselves, so they stay
-exact. The reference below is written straight from the formula (REFERENCE.md), in
-float64 NumPy: l2_normalize with TensorFlow's 1e-12 floor on the squared norms, forward
-differences padded with zero, TensorFlow's rgb_to_yuv kernel, row and column sums
-divided by H; the gradient is its analytic float64 derivative, checked here once
-against central finite differences.
-
-The reference rounds the [-1, 1] -> [0, 1] conversion in float32, as the original
-does (that rounding is part of the loss's definition on float32 inputs, and the golden
-tests hold us to it bit for bit); everything after it is float64.
+exact. The reference (`spl_reference.py`) is written straight from the formula
+(REFERENCE.md), in float64 NumPy, with its analytic gradient, checked here once against
+central finite differences. It rounds the [-1, 1] -> [0, 1] conversion in float32, as
+the original does (that rounding is part of the loss's definition on float32 inputs, and
+the golden tests hold us to it bit for bit); everything after it is float64.
 
 Tolerances, from measurements (float32 code against this reference, 2 images 24x20,
 TF 2.21 CPU): value relative error <= 1.2e-7 and gradient error <= 2.1e-7 of max|grad|
@@ -30,12 +26,9 @@ import numpy as np
 import pytest
 
 from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
+from spl_reference import reference
 from spl_tf import CPL, GPL, SPL
 
-EPSILON = 1e-12
-RGB_TO_YUV = np.array([[0.299, -0.14714119, 0.61497538],
-                       [0.587, -0.28886916, -0.51496512],
-                       [0.114, 0.43601035, -0.10001026]])
 CHROMAS = (1e-3, 1e-4, 0.0)
 
 
@@ -54,87 +47,6 @@ def near_grey(chroma: float, seed: int = 0,
         colour = chroma * rng.uniform(-1, 1, shape + (3,))
         images.append((grey + colour).astype("float32"))
     return images[0], images[1]
-
-
-def _rgb_to_yuv(rgb):
-    """`rgb @ RGB_TO_YUV`, with U and V as k_r (R - B) + k_g (G - B).
-
-    The same map (the U and V columns sum to zero), but exactly grey gives exactly
-    zero chroma: with `rgb @ RGB_TO_YUV` even float64 leaves 1e-17 residues, which
-    the 1e-12 norm floor amplifies to 1e-4 of the gradient.
-    """
-    red_blue, green_blue = rgb[..., :1] - rgb[..., 2:], rgb[..., 1:2] - rgb[..., 2:]
-    return np.concatenate([rgb @ RGB_TO_YUV[:, :1],
-                           red_blue * RGB_TO_YUV[0, 1:] + green_blue * RGB_TO_YUV[1, 1:]], -1)
-
-
-def _dx(x):
-    d = np.zeros_like(x)
-    d[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
-    return d
-
-
-def _dy(x):
-    d = np.zeros_like(x)
-    d[:, :-1] = x[:, 1:] - x[:, :-1]
-    return d
-
-
-def _dx_adjoint(g):
-    """The transpose of `_dx`: what a gradient w.r.t. dx(x) gives w.r.t. x."""
-    out = np.zeros_like(g)
-    out[:, :, 1:] += g[:, :, :-1]
-    out[:, :, :-1] -= g[:, :, :-1]
-    return out
-
-
-def _dy_adjoint(g):
-    out = np.zeros_like(g)
-    out[:, 1:] += g[:, :-1]
-    out[:, :-1] -= g[:, :-1]
-    return out
-
-
-def _sim_and_grad(a, b):
-    """sim(a, b) per image and d sim / d b, float64 NHWC."""
-    height = a.shape[1]
-    value, grad = np.zeros(a.shape[0]), np.zeros_like(b)
-    for axis in (1, 2):  # column profiles (along H), row profiles (along W)
-        na = np.maximum(np.sum(a * a, axis, keepdims=True), EPSILON)
-        nb = np.maximum(np.sum(b * b, axis, keepdims=True), EPSILON)
-        cos = np.sum(a * b, axis, keepdims=True) / np.sqrt(na * nb)
-        value -= np.sum(cos, axis=(1, 2, 3)) / height
-        # d cos/d b = a/(|a||b|) - cos b/|b|^2; the second term is 0 where the floor holds.
-        floored = np.sum(b * b, axis, keepdims=True) < EPSILON
-        grad -= (a / np.sqrt(na * nb) - np.where(floored, 0.0, cos / nb) * b) / height
-    return value, grad
-
-
-def reference(kind: str, y_true: np.ndarray, y_pred: np.ndarray):
-    """The loss per image and its gradient w.r.t. y_pred, float64."""
-    # The [-1, 1] -> [0, 1] conversion is rounded in float32, as the original does it
-    # (bit for bit): at chroma 1e-4 that rounding alone moves the chroma by 1e-3 of itself.
-    real, fake = ((y_true + 1) / 2).astype("float64"), ((y_pred + 1) / 2).astype("float64")
-    yuv_real, yuv_fake = _rgb_to_yuv(real), _rgb_to_yuv(fake)
-    value, grad_fake, grad_yuv = np.zeros(len(real)), np.zeros_like(fake), np.zeros_like(fake)
-    terms = []
-    if kind in ("SPL", "GPL"):
-        terms += [(real, fake, _dx, _dx_adjoint, False), (real, fake, _dy, _dy_adjoint, False)]
-    if kind in ("SPL", "CPL"):
-        identity = lambda x: x  # noqa: E731
-        terms += [(real, fake, identity, identity, False),
-                  (yuv_real, yuv_fake, identity, identity, True),
-                  (yuv_real, yuv_fake, _dx, _dx_adjoint, True),
-                  (yuv_real, yuv_fake, _dy, _dy_adjoint, True)]
-    for a, b, view, adjoint, yuv in terms:
-        v, g = _sim_and_grad(view(a), view(b))
-        value += v
-        if yuv:
-            grad_yuv += adjoint(g)
-        else:
-            grad_fake += adjoint(g)
-    grad_fake += grad_yuv @ RGB_TO_YUV.T
-    return value, grad_fake / 2  # d fake / d y_pred = 1/2
 
 
 LOSSES = {"SPL": SPL, "GPL": GPL, "CPL": CPL}
