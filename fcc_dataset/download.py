@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from fcc_dataset.errors import disk_error
+from fcc_dataset.faults import fault_point
 
 # The original took pytube's best progressive mp4, 720p in 2019. YouTube now serves
 # progressive streams at 360p only, where no face crop reaches the 400 px of HR: so a
@@ -70,6 +71,7 @@ def download(video_id: str, folder: Path) -> Path:
                 info = ydl.extract_info(f"https://www.youtube.com/watch?v={video_id}")
         except Exception as error:  # DownloadError mostly; yt-dlp can raise others
             raise disk_error(folder, reason_of(error)) or classify(error) from error
+        fault_point("download:file")  # a kill here leaves the whole file, not yet renamed
         try:
             # Named .mp4 whatever the last-resort format was: ffmpeg reads the content.
             return Path(info["requested_downloads"][0]["filepath"]).replace(

@@ -9,7 +9,9 @@ without a face, so the frame names that show a face are known in advance:
 
 from __future__ import annotations
 
+import itertools
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +46,24 @@ def sample_frames(seconds: float, fps: int, no_face_every: int = 3):
 def write_sample_video(path: Path, seconds: float = 3, fps: int = 20,
                        no_face_every: int = 3) -> Path:
     """Encode the sample frames as an H.264 mp4 at `path` with the bundled ffmpeg."""
+    return write_video(path, sample_frames(seconds, fps, no_face_every), fps)
+
+
+def write_video(path: Path, video_frames: Iterable[np.ndarray], fps: int) -> Path:
+    """Encode RGB uint8 frames, all of one size, as an H.264 mp4 at `path` with the
+    bundled ffmpeg; returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    video_frames = iter(video_frames)
+    first = next(video_frames)
+    height, width = first.shape[:2]
     command = [
         frames.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{SIZE}x{SIZE}", "-r", str(fps), "-i", "-",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(path),
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),
+        "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", str(path),
     ]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
                           preexec_fn=processes.end_with_parent()) as ffmpeg:
-        for frame in sample_frames(seconds, fps, no_face_every):
+        for frame in itertools.chain([first], video_frames):
             ffmpeg.stdin.write(frame.tobytes())
         _, stderr = ffmpeg.communicate()
     if ffmpeg.returncode != 0:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fake_youtube import serving
 from fcc_dataset.errors import InputError
 from fcc_dataset import download, frames, frames_csv, pipeline, sample, video
 
@@ -304,37 +305,21 @@ def test_ytdlp_errors_are_classified(message, kind):
     assert not str(error).startswith(("ERROR", "[youtube]", "\x1b"))
 
 
-class FakeYoutubeDL:
-    """Writes what yt-dlp would, via its output template, or raises `fail`."""
-
-    fail: Exception | None = None
-
-    def __init__(self, options):
-        self.options = options
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def extract_info(self, url):
-        path = Path(self.options["outtmpl"].replace("%(ext)s", "mp4"))
-        Path(f"{path}.part").write_bytes(b"partial")
-        if self.fail:
-            raise self.fail
-        Path(f"{path}.part").rename(path)
-        return {"requested_downloads": [{"filepath": str(path)}]}
-
-
 def test_download_renames_the_finished_file_and_cleans_up(tmp_path, monkeypatch):
     import yt_dlp
 
-    monkeypatch.setattr(yt_dlp, "YoutubeDL", FakeYoutubeDL)
-    assert download.download("abcdefghijk", tmp_path) == tmp_path / "abcdefghijk.mp4"
-    assert [p.name for p in tmp_path.iterdir()] == ["abcdefghijk.mp4"]
+    youtube, folder = tmp_path / "youtube", tmp_path / "downloads"
+    youtube.mkdir()
+    for video_id in ("abcdefghijk", "zzzzzzzzzzz"):
+        (youtube / f"{video_id}.mp4").write_bytes(b"an mp4 of " + video_id.encode())
+    fake = serving(youtube)
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", fake)
+    assert download.download("abcdefghijk", folder) == folder / "abcdefghijk.mp4"
+    assert [p.name for p in folder.iterdir()] == ["abcdefghijk.mp4"]
+    assert (folder / "abcdefghijk.mp4").read_bytes() == b"an mp4 of abcdefghijk"
 
-    monkeypatch.setattr(FakeYoutubeDL, "fail", yt_dlp.utils.DownloadError("Private video"))
+    # Failing once its part file is written: the part is removed.
+    monkeypatch.setattr(fake, "fail", yt_dlp.utils.DownloadError("Private video"))
     with pytest.raises(download.Unavailable, match="Private video"):
-        download.download("zzzzzzzzzzz", tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["abcdefghijk.mp4"]
+        download.download("zzzzzzzzzzz", folder)
+    assert [p.name for p in folder.iterdir()] == ["abcdefghijk.mp4"]

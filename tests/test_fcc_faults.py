@@ -1,7 +1,8 @@
-"""Fault injection: `fcc_dataset.build` and `fcc_dataset.pairs` with `--jobs=2`, paused
-at a named point (`fcc_dataset.faults`) and SIGKILLed there, parent only, as a crash
-would. No process of theirs may outlive the parent (workers, ffmpeg), and a rerun of
-the same command must end as an uninterrupted run does, with no temp files left.
+"""Fault injection: `fcc_dataset.build` and `fcc_dataset.pairs` with `--jobs=2`, and the
+build downloading from a fake YouTube (`fake_youtube`, `--jobs=1`), paused at a named
+point (`fcc_dataset.faults`) and SIGKILLed there, parent only, as a crash would. No
+process of theirs may outlive the parent (workers, ffmpeg), and a rerun of the same
+command must end as an uninterrupted run does, with no temp files left.
 
 Processes are told apart by PID and start time, from /proc/PID/stat (no psutil); a
 zombie counts as ended (orphans go to init or a subreaper, which may reap them late).
@@ -23,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from face_data import face_photo, write_rgb
-from fcc_dataset import faults, frames_csv, image_io, pairs, pipeline, processes, sample
+from fake_youtube import serving
+from fcc_dataset import (faults, frames, frames_csv, image_io, pairs, pipeline, processes,
+                         sample)
 from fcc_dataset.manifest import Manifest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -36,6 +39,7 @@ RUN_WAIT = 180  # s for a rerun to finish
 
 VIDEOS = [f"faultvid{i:03d}" for i in range(4)]
 CSV_TEXT = "".join(f"{v},00001,,eof_00002\n" for v in VIDEOS)  # 6 crops per video
+DOWNLOADED = ["download001", "download002"]  # served by a fake YouTube (fake_youtube)
 PAIR_SIZE = 128
 PAIRS = 2
 
@@ -45,6 +49,13 @@ BUILD_KILLS = [
     ("build:video@2", "parent"),  # between videos, the workers still busy
     ("build:crops@3", "worker"),  # mid-video: half its crops written
     ("ffmpeg", "ffmpeg"),  # a worker's ffmpeg running (a stand-in that pauses)
+]
+# (pause point, --keep_videos). The builds that download run in one process (--jobs=1):
+# the fake yt-dlp patches the process that runs it, and workers are spawned afresh.
+DOWNLOAD_KILLS = [
+    ("download:file@2", False),  # the second video whole, under its temporary name
+    ("download:file@1", True),  # the first, in --videos_dir (before TensorFlow's import)
+    ("ffmpeg", False),  # the first video's tail extraction running, its head frames written
 ]
 PAIRS_KILLS = [
     ("pairs:pair@1", "worker"),  # a source's pairs half written
@@ -179,7 +190,9 @@ def check_paused_where_meant(kill: Kill, who: str) -> None:
 
 
 def leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.endswith(".tmp") or p.name == ".work"]
+    """What a run writes on the way: `.NAME.*.tmp` files, `.work/`, `.ID.download.*`."""
+    return [p for p in root.rglob("*")
+            if p.name.endswith(".tmp") or p.name == ".work" or ".download." in p.name]
 
 
 # fcc_dataset.processes -----------------------------------------------------------------
@@ -239,10 +252,14 @@ def tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-def fake_ffmpeg(folder: Path) -> Path:
-    """An "ffmpeg" that pauses at the point `ffmpeg` and never returns by itself."""
+def fake_ffmpeg(folder: Path, real: str | None = None) -> Path:
+    """An "ffmpeg" that pauses at the point `ffmpeg` and never returns by itself. Given
+    the `real` one, only the tail's extraction (`-sseof`) pauses; other calls run it."""
     script = folder / "ffmpeg"
-    script.write_text(f"#!{sys.executable}\nimport sys\n"
+    script.write_text(f"#!{sys.executable}\nimport os, sys\n"
+                      f"sys.path.insert(0, {str(ROOT)!r})\n"
+                      f"if {real!r} and '-sseof' not in sys.argv:\n"
+                      f"    os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
                       "from fcc_dataset.faults import fault_point\nfault_point('ffmpeg')\n"
                       "sys.exit('the fake ffmpeg was not paused')\n")
     script.chmod(0o755)
@@ -269,6 +286,67 @@ def test_a_build_killed_at_a_pause_point_leaves_no_process_and_resumes(
     assert f"{len(VIDEOS)} done, 0 unavailable, 0 failed" in result.stdout
     assert tree(output) == tree(reference)
     assert not leftovers(output)
+
+
+# Build, downloading --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def download_inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The frame list, the folder the fake YouTube serves, and an uninterrupted build
+    of them with --keep_videos (`FCC/` and `videos/`)."""
+    import yt_dlp
+
+    root = tmp_path_factory.mktemp("faults_download")
+    clip = sample.write_sample_video(root / "clip.mp4", seconds=5, fps=20)
+    youtube = root / "youtube"
+    youtube.mkdir()
+    for video_id in DOWNLOADED:
+        (youtube / f"{video_id}.mp4").symlink_to(clip)
+    csv_text = "".join(f"{v},00001,,eof_00002\n" for v in DOWNLOADED)
+    csv_path = root / "frames.csv"
+    csv_path.write_text(csv_text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yt_dlp, "YoutubeDL", serving(youtube))
+        pipeline.build(frames_csv.parse(csv_text, str(csv_path)), root / "reference/FCC",
+                       videos_dir=root / "reference/videos", keep_videos=True,
+                       hr_min_size=64)
+    return csv_path, youtube, root / "reference"
+
+
+@pytest.mark.parametrize("point, keep", DOWNLOAD_KILLS,
+                         ids=[f"{p}{'-keep_videos' * k}" for p, k in DOWNLOAD_KILLS])
+def test_a_downloading_build_killed_at_a_pause_point_resumes(
+        download_inputs, tmp_path, point, keep):
+    csv_path, youtube, reference = download_inputs
+    output, videos = tmp_path / "FCC", tmp_path / "videos"
+    command = [sys.executable, str(ROOT / "tests/fake_youtube.py"), str(youtube),
+               f"--output_dir={output}", f"--frames_csv={csv_path}", "--hr_min_size=64"]
+    command += [f"--videos_dir={videos}", "--keep_videos"] if keep else []
+    ffmpeg = {}
+    if point == "ffmpeg":
+        ffmpeg = {"IMAGEIO_FFMPEG_EXE": str(fake_ffmpeg(tmp_path, frames.ffmpeg_exe()))}
+
+    kill = run_and_kill(command, point, tmp_path, ffmpeg)
+
+    work = output / ".work" / DOWNLOADED[0]
+    if point == "ffmpeg":  # a child of the build (no workers) pauses, the head extracted
+        assert {s.pid: s.ppid for s in kill.descendants}[kill.paused_pid] == kill.parent
+        assert (work / f"{DOWNLOADED[0]}.mp4").is_file()
+        assert sorted(p.name for p in (work / "frames").iterdir()) == [
+            f"{DOWNLOADED[0]}_{n:05d}.jpg" for n in range(1, 6)]
+    else:  # the build itself pauses, the videos before done, this one downloaded
+        video_id = DOWNLOADED[int(point.partition("@")[2]) - 1]
+        assert kill.paused_pid == kill.parent
+        assert list(Manifest.load(output).records) == DOWNLOADED[:DOWNLOADED.index(video_id)]
+        folder = videos if keep else output / ".work" / video_id
+        temporary = folder / f".{video_id}.download.mp4"
+        assert temporary.read_bytes() == (youtube / f"{video_id}.mp4").read_bytes()
+    result = rerun(command)
+    assert f"{len(DOWNLOADED)} done, 0 unavailable, 0 failed" in result.stdout
+    assert tree(output) == tree(reference / "FCC")
+    assert tree(videos) == (tree(reference / "videos") if keep else {})
+    assert not leftovers(tmp_path)
 
 
 # Pairs ---------------------------------------------------------------------------------
