@@ -19,7 +19,6 @@ counts, and the videos that could not be had, ends the run.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from absl import flags
@@ -73,17 +72,13 @@ def main() -> None:
     if not values.output_dir:
         raise InputError("give --output_dir, e.g. --output_dir=data/FacialCosmeticContent")
     rows = select(frames_csv.read_rows(values.frames_csv), values.only, values.frames_csv)
-    try:
-        summary = pipeline.build(
-            rows, Path(values.output_dir),
-            videos_dir=Path(values.videos_dir) if values.videos_dir else None,
-            download=values.download, keep_videos=values.keep_videos, jobs=values.jobs,
-            hr_min_size=values.hr_min_size, retry_unavailable=values.retry_unavailable,
-            progress=True,
-        )
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to go on", file=sys.stderr)
-        sys.exit(130)
+    summary = pipeline.build(
+        rows, Path(values.output_dir),
+        videos_dir=Path(values.videos_dir) if values.videos_dir else None,
+        download=values.download, keep_videos=values.keep_videos, jobs=values.jobs,
+        hr_min_size=values.hr_min_size, retry_unavailable=values.retry_unavailable,
+        progress=True,
+    )
     print(pipeline.format_summary(summary))
 
 

@@ -18,6 +18,7 @@ from absl import app, flags
 from fcc_dataset.errors import InputError, file_error
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 
 
 def run(main: Callable[[], None], define_flags: Callable[[flags.FlagValues], None],
@@ -40,6 +41,10 @@ def _parse(argv: list[str]) -> list[str]:
 def _guarded(main: Callable[[], None]) -> None:
     try:
         main()
+    except KeyboardInterrupt:
+        # Ctrl-C: every command keeps what it committed and goes on when rerun.
+        print("\ninterrupted: run the same command again to go on", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except InputError as error:
         fail(str(error))
     except OSError as error:

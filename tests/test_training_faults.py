@@ -1,9 +1,10 @@
-"""Fault injection: a tiny training run killed (SIGKILL, from this process) at named
-instants spread over a whole run, inside every file it writes, and rerun.
+"""Fault injection: a tiny training run killed (SIGKILL, from this process; once Ctrl-C,
+SIGINT) at named instants spread over a whole run, inside every file it writes, and rerun.
 
 One run folder goes through a chain of kills: each run is paused at the next point
 (`fcc_dataset.faults`), killed there, and checked; the next run resumes it and is
-killed at a later point; a last run finishes. After every kill the folder must be
+killed at a later point; a last run finishes, and one more is killed between the two
+renames of the export swap. After every kill the folder must be
 consistent, and in the end the run must be whole: the right epoch count, the
 learning-rate schedule at the right step, one log row per epoch, every sample, a
 loadable model and export. The chain runs with `--deterministic`, so its final weights
@@ -34,20 +35,23 @@ from pix2pix_data import write_pairs
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, STEPS, LR, DECAY = 3, 2, 2e-4, 0.96
 
-# (pause point, epochs checkpointed when the process is killed there). Counts are
-# per process: each rerun resumes where the last kill left the run.
+# (fault point, epochs checkpointed when the process is stopped there, the signal).
+# Counts are per process: each rerun resumes where the last stop left the run.
 CHAIN = [
-    ("write:config.json", 0),        # the first config.json, half written
-    ("train:batch@1", 0),            # the first step
-    ("write:epoch_001.png", 0),      # inside the first sample strip
-    ("write:training_log.csv", 0),   # inside the first log
-    ("write:epoch_001.keras", 0),    # the first checkpoint, written but not renamed
-    ("epoch:committed", 1),          # just after epoch 1 is checkpointed
-    ("train:batch@2", 1),            # the last step of epoch 2
-    ("write:epoch_002.keras", 1),    # epoch 2's checkpoint, epoch 1's kept
-    ("epoch:committed@2", 3),        # after the last epoch, before the final model
-    ("write:model.keras", 3),        # inside the final model
-    ("write:export", 3),             # the export, written but not swapped in
+    ("write:config.json", 0, signal.SIGKILL),       # the first config.json, half written
+    ("train:batch@1", 0, signal.SIGKILL),           # the first step
+    ("write:epoch_001.png", 0, signal.SIGKILL),     # inside the first sample strip
+    ("write:training_log.csv", 0, signal.SIGKILL),  # inside the first log
+    ("write:epoch_001.keras", 0, signal.SIGKILL),   # the first checkpoint, not renamed
+    ("epoch:committed", 1, signal.SIGKILL),         # just after epoch 1 is checkpointed
+    ("train:batch@1", 1, signal.SIGINT),            # Ctrl-C in epoch 2's first step
+    ("train:batch@2", 1, signal.SIGKILL),           # the last step of epoch 2
+    ("write:epoch_002.keras", 1, signal.SIGKILL),   # epoch 2's checkpoint; then cut in half,
+                                                    # as a kill while Keras writes it leaves it
+    ("checkpoint:prune@2", 3, signal.SIGKILL),      # the last epoch committed, its
+                                                    # checkpoint one too many (epoch 1's)
+    ("write:model.keras", 3, signal.SIGKILL),       # inside the final model
+    ("write:export", 3, signal.SIGKILL),            # the export, written but not swapped in
 ]
 
 
@@ -61,8 +65,10 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
 
 
-def _kill_at(point: str, command: list[str], marker: Path) -> str:
-    """Run `command` until it pauses at `point`, SIGKILL it; the point it reached."""
+def _kill_at(point: str, command: list[str], marker: Path,
+             stop: signal.Signals = signal.SIGKILL) -> str:
+    """Run `command` until it pauses at `point`, send it `stop` (SIGKILL, or SIGINT as
+    Ctrl-C does); the point it reached."""
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen(command, cwd=ROOT, env=_env(**{PAUSE_AT: point,
                                                           PAUSE_FILE: str(marker)}),
@@ -77,11 +83,22 @@ def _kill_at(point: str, command: list[str], marker: Path) -> str:
             time.sleep(0.05)
         pid, reached = marker.read_text().split()
         assert int(pid) == proc.pid
+        if stop == signal.SIGINT:  # Ctrl-C: one line, and the exit status of SIGINT
+            proc.send_signal(stop)
+            assert proc.wait(timeout=60) == 130
+            last = proc.stderr.read().decode().strip().splitlines()[-1]
+            assert last == "interrupted: run the same command again to go on", last
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         proc.stderr.close()
     return reached
+
+
+def _half_write_temporary_checkpoint(run: Path) -> None:
+    """What a kill while Keras writes a checkpoint's temporary file leaves: half of it."""
+    (temporary,) = (run / "checkpoints").glob(".*.tmp.keras")
+    temporary.write_bytes(temporary.read_bytes()[: temporary.stat().st_size // 2])
 
 
 def _check_consistent(run: Path, committed: int) -> None:
@@ -130,17 +147,30 @@ def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     run, marker = tmp_path / "run", tmp_path / "paused"
     command = _command(data, run)
     survived = 0
-    for point, committed in CHAIN:
-        reached = _kill_at(point, command, marker)
+    for point, committed, stop in CHAIN:
+        reached = _kill_at(point, command, marker, stop)
         assert reached == point.split("@")[0]
+        if point == "write:epoch_002.keras":
+            _half_write_temporary_checkpoint(run)
         _check_consistent(run, committed)
         survived += 1
     final = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
                            timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     _check_whole(run)
-    assert survived == len(CHAIN) == 11
+    assert Checkpoints(run / "checkpoints").epochs() == [EPOCHS, EPOCHS - 1]  # newest two
+    assert survived == len(CHAIN) == 12
     assert all(np.array_equal(a, b) for a, b in zip(_weights(run), expected, strict=True))
+
+    # Between the export swap's two renames: the old export moved aside, the new one not
+    # yet in place. The rerun exports again and leaves one export, nothing beside it.
+    assert _kill_at("export:swap", command, marker) == "export:swap"
+    assert not (run / "export").exists() and (run / ".export.old").is_dir()
+    _check_consistent(run, EPOCHS)
+    final = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                           timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    _check_whole(run)
 
     # A checkpoint damaged on disk (and no final model): the rerun falls back to the one
     # before, says so in one line, redoes the epoch after it, and the run is whole again.

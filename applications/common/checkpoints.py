@@ -109,10 +109,15 @@ class Checkpoints:
         return moved
 
     def save(self, model: keras.Model, epoch: int) -> None:
-        """Checkpoint the model after `epoch` epochs; then drop all but the newest KEEP
-        good ones (damaged files never count, so they never push a good one out)."""
+        """Checkpoint the model after `epoch` epochs; then `prune`."""
         save_model(model, self.path(epoch))
         self._good.add(epoch)
+        fault_point("checkpoint:prune")  # a kill here leaves one checkpoint too many
+        self.prune()
+
+    def prune(self) -> None:
+        """Drop all but the newest KEEP good checkpoints (damaged files never count, so
+        they never push a good one out)."""
         for old in sorted(self._good, reverse=True)[KEEP:]:
             try:
                 self.path(old).unlink(missing_ok=True)

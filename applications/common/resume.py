@@ -129,8 +129,10 @@ class RunFolder:
         return dataclasses.replace(start, notes=tuple(notes))
 
     def commit(self, start: Start) -> None:
-        """The command is going to train: set damaged files aside, say what was set right."""
+        """The command is going to train: set damaged files aside, drop checkpoints a kill
+        left beyond the newest two, say what was set right."""
         self.checkpoints.set_aside(self.survey.damaged)
+        self.checkpoints.prune()
         self.log.set_aside_if_damaged()
         for note in start.notes:
             logging.warning("%s", note)

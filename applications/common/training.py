@@ -176,6 +176,7 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
+    fault_point("export:swap")  # a kill here leaves neither: the rerun exports again
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
 
