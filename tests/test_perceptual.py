@@ -91,3 +91,27 @@ def test_errors_before_computing():
         PerceptualLoss(("block1_conv1",), distance="l3", weights=None)
     with pytest.raises(ValueError, match="layer_weights has 1 entries for 2 layers"):
         PerceptualLoss(LAYERS, layer_weights=(1.0,), weights=None)
+
+
+def test_weights_from_a_local_file_are_the_ones_used(tmp_path):
+    """`weights=PATH` (as the README's examples load weights, here without a download):
+    the extractor and a loss on it compute with exactly the file's weights."""
+    keras.utils.set_random_seed(5)
+    saved = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    path = tmp_path / "vgg16_notop.weights.h5"
+    saved.save_weights(path)
+    x, y = _images(size=16)
+    cut = keras.Model(saved.input, saved.get_layer("block2_conv1").output)
+    expected = {name: keras.ops.convert_to_numpy(cut(preprocess(images)))
+                for name, images in (("x", x), ("y", y))}
+
+    features = VGGFeatures(("relu2_1",), network="vgg16", weights=str(path))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(features(x)["relu2_1"]),
+                               expected["x"], rtol=1e-5, atol=1e-4)
+    loss = PerceptualLoss(("relu2_1",), network="vgg16", weights=str(path), reduction=None)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(x, y)),
+                               np.abs(expected["x"] - expected["y"]).mean(axis=(1, 2, 3)),
+                               rtol=1e-5)
+    other = PerceptualLoss(("relu2_1",), network="vgg16", weights=None, reduction=None)
+    assert not np.allclose(keras.ops.convert_to_numpy(other(x, y)),
+                           keras.ops.convert_to_numpy(loss(x, y)))

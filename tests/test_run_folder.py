@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import spl_tf  # noqa: F401  (registers what the run's model needs)
-from applications.common import callbacks, checkpoints
+import tiny_configs
+from applications.common import callbacks, checkpoints, training
+from applications.pix2pix.application import Pix2Pix
 from command_utils import run_in_process
 from pix2pix_data import write_pairs
 from tiny_configs import pix2pix_flags
@@ -274,3 +276,26 @@ def test_the_smallest_accepted_super_resolution_values_train(tmp_path):
                             "--jit_compile=false", "--verbose=0")
     assert result.returncode == 0, result.stderr
     assert len(callbacks.read_log(run / callbacks.LOG_FILE)) == 1
+
+
+def test_float16_trains_with_loss_scaling_and_resumes(finished, tmp_path):
+    data, _ = finished
+    run = tmp_path / "run"
+
+    def train(epochs: int) -> keras.Model:
+        return training.train(Pix2Pix(), tiny_configs.pix2pix(
+            data, epochs=epochs, image_size=16, ngf=2, mixed_precision="float16"), run)
+
+    train(1)
+    model = train(2)  # resumed from the checkpoint
+    assert keras.mixed_precision.global_policy().name == "float32"  # as it was before
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.layers[1].compute_dtype == "float16"
+    # Loss scaling skips the steps whose gradients overflowed: the step count is no
+    # epoch count. The final model records its epochs, so it still resumes exactly.
+    assert int(model.optimizer.iterations) < 2 * STEPS
+    assert checkpoints.recorded_epochs(run / "model.keras") == 2
+    shutil.rmtree(run / "checkpoints")
+    train(3)
+    losses = [float(r["loss"]) for r in callbacks.read_log(run / callbacks.LOG_FILE)]
+    assert len(losses) == 3 and np.all(np.isfinite(losses))

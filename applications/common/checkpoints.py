@@ -11,6 +11,7 @@ good one: the run moves it to `checkpoints/damaged/`, saying so in one line.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import zipfile
@@ -24,11 +25,13 @@ from fcc_dataset.faults import fault_point
 
 KEEP = 2
 DAMAGED = "damaged"
+RECORD = "spl_tf_run.json"  # in a .keras file: the epochs its model was trained
 _NAME = re.compile(r"epoch_(\d+)\.keras")
 
 
-def save_model(model: keras.Model, path: Path) -> None:
-    """`model.save(path)`, atomically: a reader never sees half a file.
+def save_model(model: keras.Model, path: Path, epochs: int | None = None) -> None:
+    """`model.save(path)`, atomically: a reader never sees half a file. With `epochs`,
+    the file also records how many epochs the model was trained (`recorded_epochs`).
 
     A failure (a full disk) is a FileError naming `path`, which is left as it was.
     """
@@ -36,6 +39,11 @@ def save_model(model: keras.Model, path: Path) -> None:
     with image_io.new_folders(path.parent, path):
         try:
             model.save(tmp)
+            if epochs is not None:
+                # A member Keras does not read. The optimizer's step count cannot tell the
+                # epoch: with float16 loss scaling it skips the steps that overflowed.
+                with zipfile.ZipFile(tmp, "a") as archive:
+                    archive.writestr(RECORD, json.dumps({"epochs": epochs}))
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             fault_point(f"write:{path.name}")
@@ -43,6 +51,17 @@ def save_model(model: keras.Model, path: Path) -> None:
         finally:
             tmp.unlink(missing_ok=True)
         image_io.sync_folder(path.parent)
+
+
+def recorded_epochs(path: Path) -> int | None:
+    """The epochs `save_model` recorded in the `.keras` file at `path`; None if it has
+    no record (it was written otherwise) or the record does not read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            epochs = json.loads(archive.read(RECORD))["epochs"]
+    except (KeyError, OSError, ValueError, TypeError, zipfile.BadZipFile):
+        return None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
 
 
 def check_readable(path: Path) -> None:
@@ -110,7 +129,7 @@ class Checkpoints:
 
     def save(self, model: keras.Model, epoch: int) -> None:
         """Checkpoint the model after `epoch` epochs; then `prune`."""
-        save_model(model, self.path(epoch))
+        save_model(model, self.path(epoch), epoch)
         self._good.add(epoch)
         fault_point("checkpoint:prune")  # a kill here leaves one checkpoint too many
         self.prune()

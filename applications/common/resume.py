@@ -31,7 +31,8 @@ import keras
 from absl import logging
 
 from applications.common import callbacks, run_record
-from applications.common.checkpoints import DAMAGED, Checkpoints, Survey, check_readable
+from applications.common.checkpoints import (DAMAGED, Checkpoints, Survey, check_readable,
+                                             recorded_epochs)
 from fcc_dataset.errors import FileError, InputError
 
 MODEL_FILE = "model.keras"
@@ -154,7 +155,9 @@ class RunFolder:
     def _from_model_file(self, model: keras.Model, steps_per_epoch: int,
                          newest: int) -> Start | None:
         """Resume from model.keras if it is newer than every checkpoint and holds the
-        optimizer state at the end of an epoch (the log's last, when there is one)."""
+        state at the end of an epoch (the log's last, when there is one): the epochs it
+        records (`save_model`), or for a file without a record, those its optimizer's
+        step count makes."""
         try:
             check_readable(self.model_file)
         except InputError as error:
@@ -162,7 +165,9 @@ class RunFolder:
             return None
         self._load(model, self.model_file)
         steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        epoch, rest = divmod(steps, max(steps_per_epoch, 1))
+        epoch, rest = recorded_epochs(self.model_file), 0
+        if epoch is None:  # written by an earlier version: an epoch of whole steps
+            epoch, rest = divmod(steps, max(steps_per_epoch, 1))
         logged = self.log.epochs
         # The log may run one epoch ahead of the last commit; a model.keras behind it
         # would lose finished epochs.

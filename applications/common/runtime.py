@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 import keras
 from absl import logging
@@ -53,17 +54,28 @@ def process_index() -> int:
     return jax.process_index()
 
 
-def set_up(config: RuntimeConfig, training: TrainingConfig):
-    """Seeds, determinism, precision policy and strategy; returns a context to build
-    models in.
+@contextlib.contextmanager
+def set_up(config: RuntimeConfig, training: TrainingConfig) -> Iterator[None]:
+    """Seeds, determinism, precision policy and strategy: a context to build models in.
 
     On the TensorFlow backend the context is the `tf.distribute` strategy's
     scope. On JAX, `data_parallel` (and `mirrored`, `tpu`) shard the batch over
-    every device of every process with `keras.distribution.DataParallel`.
+    every device of every process with `keras.distribution.DataParallel`. The
+    precision policy holds inside only (it is Keras's global one): code that builds
+    models after a run in the same process gets the policy it had before.
     """
     keras.utils.set_random_seed(training.seed)
     policy = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy[config.mixed_precision])
+    try:
+        with _scope(config, training):
+            yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _scope(config: RuntimeConfig, training: TrainingConfig):
     if keras.backend.backend() == "jax":
         # XLA on the CPU is deterministic already; the pipelines are seeded.
         if config.strategy != "default":

@@ -107,7 +107,7 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
                f"the precision, and {run_record.WAYS_OUT}" if kept else
                "(no checkpoint yet). Lower --learning_rate or change the precision and "
                "rerun"))
-    save_model(model, out_dir / resume.MODEL_FILE)
+    save_model(model, out_dir / resume.MODEL_FILE, max(done, config.training.epochs))
     export(model, out_dir / resume.EXPORT, app.size_multiple)
     return model
 
