@@ -20,7 +20,7 @@ COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
                  tests/test_srresnet.py::test_tfds_source_with_mock_data
 NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
 
-.PHONY: install demo test test-compat test-compat-oldest test-compat-keras-only bench clean
+.PHONY: install demo test test-compat test-compat-oldest test-compat-keras-only bench mutants clean
 
 install: $(STAMP)
 
@@ -72,6 +72,11 @@ $(NOTF_STAMP): setup.py $(OLDEST)
 	$(NOTF_PY) -m pip install --quiet --no-deps -e .
 	! $(NOTF_PY) -c "import tensorflow" 2>/dev/null
 	touch $(NOTF_STAMP)
+
+# Each mutant of tests/mutants.py (a deliberate bug) on a scratch copy, with the tests that
+# must catch it: a table of caught / survived. Not part of `make test` (tens of minutes).
+mutants: $(STAMP)
+	$(PY) tests/mutants.py
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py

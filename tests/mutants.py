@@ -1,0 +1,124 @@
+r"""Mutation checks: break the code on purpose and see the tests that should notice fail.
+
+    make mutants                          # every mutant (tens of minutes)
+    python tests/mutants.py --only=NAME   # one of them
+
+Each mutant is one textual change to one file. It is applied to a scratch copy of the
+checkout (the files git knows, as they are in the working tree), then the tests named
+for it run there; the mutant is *caught* when they fail, *survived* when they pass. The
+table at the end says which, and the command fails if any survived. Not part of
+`make test`: each mutant costs a run of its tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the checkout
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files that must fail
+
+
+MUTANTS = [
+    Mutant("FCC head window 10 s longer", "fcc_dataset/frames.py",
+           "HEAD_SECONDS = 150", "HEAD_SECONDS = 160", ("tests/test_fcc_youtube.py",)),
+    Mutant("FCC tail window 10 s shorter", "fcc_dataset/frames.py",
+           "TAIL_SECONDS = 180", "TAIL_SECONDS = 170", ("tests/test_fcc_youtube.py",)),
+    Mutant("checkpoint pruning not redone by the rerun after a kill",
+           "applications/common/resume.py",
+           "        self.checkpoints.prune()\n", "",
+           ("tests/test_training_faults.py",)),
+    Mutant("no fallback from a damaged checkpoint to the one before",
+           "applications/common/resume.py",
+           "        newest = self.survey.good[0] if self.survey.good else 0\n",
+           "        newest = 0\n",
+           ("tests/test_training_faults.py",)),
+    Mutant("the old export left beside the new one after the swap",
+           "applications/common/training.py",
+           "    tmp.rename(path)\n    shutil.rmtree(old, ignore_errors=True)\n",
+           "    tmp.rename(path)\n",
+           ("tests/test_training_faults.py",)),
+    Mutant("damaged checkpoints left in place among the good ones",
+           "applications/common/resume.py",
+           "        self.checkpoints.set_aside(self.survey.damaged)\n", "",
+           ("tests/test_run_folder.py::test_damaged_checkpoints_are_set_aside_and_never_"
+            "outrank_good_ones",)),
+]
+
+
+def scratch_copy(destination: Path) -> None:
+    """The files git knows (tracked, and untracked but not ignored), as they are now."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def apply(mutant: Mutant, checkout: Path) -> None:
+    path = checkout / mutant.path
+    text = path.read_text()
+    if text.count(mutant.old) != 1:
+        raise SystemExit(f"{mutant.name}: {mutant.path} holds the text to change "
+                         f"{text.count(mutant.old)} times, not once: update the mutant")
+    path.write_text(text.replace(mutant.old, mutant.new))
+
+
+def caught(mutant: Mutant, timeout: float) -> tuple[bool, float]:
+    """Whether the mutant's tests fail on a copy with it applied; and how long they took."""
+    with tempfile.TemporaryDirectory(prefix="spl_tf_mutant_") as folder:
+        checkout = Path(folder)
+        scratch_copy(checkout)
+        apply(mutant, checkout)
+        start = time.monotonic()
+        # From the copy's root, so that its packages are the ones imported (Python puts
+        # the working folder first), not the installed checkout's.
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+             *mutant.tests], cwd=checkout, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(checkout)})
+        return result.returncode != 0, time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[],
+                        help="Run only the mutant of this name (repeatable).")
+    parser.add_argument("--timeout", type=float, default=1800, help="Seconds per mutant.")
+    options = parser.parse_args()
+    chosen = [m for m in MUTANTS if not options.only or m.name in options.only]
+    if not chosen:
+        raise SystemExit(f"no mutant named {options.only}; known: {[m.name for m in MUTANTS]}")
+    survived = []
+    print(f"{'mutant':<60} {'result':<9} {'s':>6}")
+    for mutant in chosen:
+        was_caught, seconds = caught(mutant, options.timeout)
+        print(f"{mutant.name:<60} {'caught' if was_caught else 'SURVIVED':<9} {seconds:6.0f}",
+              flush=True)
+        if not was_caught:
+            survived.append(mutant.name)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} caught")
+    if survived:
+        raise SystemExit(f"survived: {', '.join(survived)}")
+
+
+if __name__ == "__main__":
+    main()
