@@ -20,7 +20,7 @@ COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
                  tests/test_srresnet.py::test_tfds_source_with_mock_data
 NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
 
-.PHONY: install demo test test-compat test-compat-oldest test-compat-keras-only bench mutants clean
+.PHONY: install demo test test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
 
 install: $(STAMP)
 
@@ -38,8 +38,15 @@ demo: $(STAMP)
 # --dist loadfile: each worker takes whole test files, the next one when it is free, so a
 # module's fixture (a trained run, a built dataset) is made once; in the order of
 # tests/conftest.py, longest first (--no-loadscope-reorder: not the most tests first).
+# -m "not slow": the tests marked slow (minutes each) are `make test-slow`'s.
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
+	  -m "not slow" tests
+
+# The tests marked slow (about 3 minutes on 2 cores): the full `make demo` against the
+# README's figures, and the golden values on JAX under XLA's default settings.
+test-slow: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile -m slow tests
 
 # The oldest allowed versions, then spl_tf on Keras + JAX with no TensorFlow installed.
 # (TensorFlow 2.16 has wheels up to Python 3.12: give PYTHON=python3.12 on a newer system.)

@@ -61,11 +61,13 @@ LONGEST = (
     "test_fcc_faults.py",
     "test_reliability.py",
     "test_notebook.py",
+    "test_learning.py",
     "test_makeup.py",
     "test_srresnet.py",
     "test_sr_memory.py",
     "test_demo.py",
     "test_small_disk.py",
+    "test_fcc_youtube.py",
     "test_compare_losses.py",
     "test_sr_tiling.py",
 )

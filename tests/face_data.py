@@ -52,6 +52,23 @@ def face_photo(
     return np.clip(np.rint(image * gains), 0, 255).astype(np.uint8)
 
 
+def write_recoloured_pairs(folder: Path, count: int, size: int, seed: int) -> Path:
+    """`count` makeup pairs `[source | reference]` in `folder`, a known answer each.
+
+    The source: the face moved and scaled at random; the reference: the same face
+    recoloured by random R, G, B gains, warped perfectly onto it. So the reference is
+    the answer of the transfer, the source wearing the reference's colours.
+    """
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        placed = {"shift": tuple(rng.uniform(-size / 8, size / 8, 2)),
+                  "scale": rng.uniform(0.85, 1.15), "size": size}
+        gains = tuple(rng.uniform(0.6, 1.4, 3))
+        pair = np.concatenate([face_photo(**placed), face_photo(colour=gains, **placed)], axis=1)
+        write_rgb(folder / f"pair_{i:03d}.png", pair)
+    return folder
+
+
 def no_face_photo(size: int = 256) -> np.ndarray:
     """An RGB uint8 (size, size, 3) photo without a face: the astronaut's suit and flag."""
     patch = astronaut()[300:512, 0:212]

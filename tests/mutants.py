@@ -34,7 +34,29 @@ class Mutant:
     tests: tuple[str, ...]  # pytest node ids or files that must fail
 
 
+LEARNING = "tests/test_learning.py"
+
 MUTANTS = [
+    Mutant("pix2pix loss negated (trains away from the target)",
+           "applications/pix2pix/application.py",
+           "        return SPL()\n", "        return SPL(gp_weight=-1.0, cp_weight=-1.0)\n",
+           (f"{LEARNING}::test_pix2pix_learns",)),
+    Mutant("SR loss negated", "applications/srresnet/application.py",
+           "        return SPL()\n", "        return SPL(gp_weight=-1.0, cp_weight=-1.0)\n",
+           (f"{LEARNING}::test_srresnet_learns",)),
+    Mutant("makeup loss negated", "spl_tf/losses.py",
+           "        return makeup_loss(y_true, y_pred, self.value_range)\n",
+           "        return -makeup_loss(y_true, y_pred, self.value_range)\n",
+           (f"{LEARNING}::test_makeup_learns",)),
+    Mutant("a learning rate of 0 (the optimizer does nothing)", "applications/common/runtime.py",
+           "    if config.fixed_learning_rate:\n        return config.learning_rate\n",
+           "    if True:\n        return 0.0\n", (LEARNING,)),
+    Mutant("each batch's targets shuffled against its inputs (rolled by one)",
+           "applications/common/training.py",
+           "            data.train(done * data.steps_per_epoch),\n",
+           "            data.train(done * data.steps_per_epoch).map(\n"
+           "                lambda x, y: (x, __import__('tensorflow').roll(y, 1, axis=0))),\n",
+           (LEARNING,)),
     Mutant("FCC head window 10 s longer", "fcc_dataset/frames.py",
            "HEAD_SECONDS = 150", "HEAD_SECONDS = 160", ("tests/test_fcc_youtube.py",)),
     Mutant("FCC tail window 10 s shorter", "fcc_dataset/frames.py",

@@ -33,10 +33,11 @@ def makeup(data_dir: Path, epochs: int = 1, ngf: int = 4, image_size: int = 32,
 
 
 def srresnet(data_dir: Path, epochs: int = 1, lr_crop_size: int = 8, batch_size: int = 2,
-             val_images: int = 1, **runtime) -> SRConfig:
+             val_images: int = 1, filters: int = 8, **runtime) -> SRConfig:
     return SRConfig(
         data=SRData(data_dir=str(data_dir), lr_crop_size=lr_crop_size, val_images=val_images),
-        model=SRResNetConfig(num_blocks=1, filters=8), **_training(epochs, batch_size, **runtime))
+        model=SRResNetConfig(num_blocks=1, filters=filters),
+        **_training(epochs, batch_size, **runtime))
 
 
 def pix2pix_flags(data_dir: Path, model_dir: Path, epochs: int, *extra: str) -> list[str]:
