@@ -20,7 +20,7 @@ COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
                  tests/test_srresnet.py::test_tfds_source_with_mock_data
 NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
 
-.PHONY: install demo test test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
+.PHONY: install demo test test-quick test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
 
 install: $(STAMP)
 
@@ -42,6 +42,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
 	  -m "not slow" tests
+
+# For an edit loop (about a minute): the library's values, options and input checks on
+# TensorFlow, without the runs under JAX, the trainers or FCC.
+test-quick: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 -m "not slow and not jax_rerun" \
+	  tests/test_golden.py tests/test_losses.py tests/test_validation.py tests/test_metrics.py \
+	  tests/test_near_grey.py
 
 # The tests marked slow (about 3 minutes on 2 cores): the full `make demo` against the
 # README's figures, and the golden values on JAX under XLA's default settings.
