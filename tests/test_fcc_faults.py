@@ -25,8 +25,7 @@ import pytest
 
 from face_data import face_photo, write_rgb
 from fake_youtube import serving
-from fcc_dataset import (faults, frames, frames_csv, image_io, pairs, pipeline, processes,
-                         sample)
+from fcc_dataset import faults, frames, frames_csv, pairs, pipeline, processes, sample
 from fcc_dataset.manifest import Manifest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -230,15 +229,21 @@ def test_the_death_signal_follows_the_thread_that_started_the_child():
 # Build ---------------------------------------------------------------------------------
 
 
+def clip_folder(root: Path, name: str, video_ids) -> Path:
+    """`root/name/` holding `{video_id}.mp4` for each of `video_ids`: links to one 5 s clip."""
+    clip = sample.write_sample_video(root / "clip.mp4", seconds=5, fps=20)
+    folder = root / name
+    folder.mkdir()
+    for video_id in video_ids:
+        (folder / f"{video_id}.mp4").symlink_to(clip)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def build_inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     """The frame list, the videos folder, and an uninterrupted build of them."""
     root = tmp_path_factory.mktemp("faults_build")
-    clip = sample.write_sample_video(root / "clip.mp4", seconds=5, fps=20)
-    videos = root / "videos"
-    videos.mkdir()
-    for video_id in VIDEOS:
-        (videos / f"{video_id}.mp4").symlink_to(clip)
+    videos = clip_folder(root, "videos", VIDEOS)
     csv_path = root / "frames.csv"
     csv_path.write_text(CSV_TEXT)
     pipeline.build(frames_csv.parse(CSV_TEXT, str(csv_path)), root / "reference",
@@ -298,11 +303,7 @@ def download_inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     import yt_dlp
 
     root = tmp_path_factory.mktemp("faults_download")
-    clip = sample.write_sample_video(root / "clip.mp4", seconds=5, fps=20)
-    youtube = root / "youtube"
-    youtube.mkdir()
-    for video_id in DOWNLOADED:
-        (youtube / f"{video_id}.mp4").symlink_to(clip)
+    youtube = clip_folder(root, "youtube", DOWNLOADED)
     csv_text = "".join(f"{v},00001,,eof_00002\n" for v in DOWNLOADED)
     csv_path = root / "frames.csv"
     csv_path.write_text(csv_text)

@@ -17,7 +17,6 @@ from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
 from face_data import face_photo, write_rgb
 from fcc_dataset import image_io, pairs
-from pix2pix_data import write_pairs
 
 PREDICT = "applications.pix2pix.predict"
 TRANSFER = "applications.makeup.transfer"
