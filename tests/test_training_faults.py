@@ -62,7 +62,7 @@ def _command(data: Path, run: Path) -> list[str]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1", **extra}
 
 
 def _kill_at(point: str, command: list[str], marker: Path,
@@ -85,7 +85,7 @@ def _kill_at(point: str, command: list[str], marker: Path,
         assert int(pid) == proc.pid
         if stop == signal.SIGINT:  # Ctrl-C: one line, and the exit status of SIGINT
             proc.send_signal(stop)
-            assert proc.wait(timeout=60) == 130
+            assert _exit_status(proc, point) == 130
             last = proc.stderr.read().decode().strip().splitlines()[-1]
             assert last == "interrupted: run the same command again to go on", last
     finally:
@@ -93,6 +93,18 @@ def _kill_at(point: str, command: list[str], marker: Path,
         proc.wait(timeout=60)
         proc.stderr.close()
     return reached
+
+
+def _exit_status(proc: subprocess.Popen, point: str, timeout: float = 180) -> int:
+    """The exit status of `proc`; if it has not ended within `timeout` (a hang, not
+    slowness: it ends in seconds), fail with the Python stack of each of its threads."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler (PYTHONFAULTHANDLER) prints stacks
+        proc.wait(timeout=60)
+        pytest.fail(f"{point}: still running {timeout:.0f} s after the signal:\n"
+                    f"{proc.stderr.read().decode(errors='replace')[-6000:]}")
 
 
 def _half_write_temporary_checkpoint(run: Path) -> None:
