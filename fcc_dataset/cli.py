@@ -10,7 +10,8 @@ of a traceback.
 by the module name they were registered under (a config section, see
 `applications.common.config.define_flags`), each with its default; a help text that
 starts with `REQUIRED` marks a flag the command cannot run without. absl's own flags
-(and TensorFlow's, once it is imported) are left to `--helpfull`.
+are left to `--helpfull`. Commands import TensorFlow in their `main`, through
+`import_quietly`, so that help needs none.
 """
 
 from __future__ import annotations

@@ -115,3 +115,11 @@ def test_a_saved_config_is_checked_as_flags_are(tmp_path, change, message):
     assert result.returncode == 2 and len(errors) == 1, result.stderr
     assert errors[0].startswith(f"error: {path}") and message in errors[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_command_that_imports_tensorflow_prints_none_of_its_start_up_lines(tmp_path):
+    # No TF_CPP_MIN_LOG_LEVEL of the user's: the command's own setting holds.
+    result = _command("applications.pix2pix.train", f"--model_dir={tmp_path / 'run'}")
+    assert "imported tensorflow: True" in result.stdout
+    assert result.stderr.splitlines() == [
+        "error: --data_dir is required (the folder of pair images)"], result.stderr
