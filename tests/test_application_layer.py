@@ -92,8 +92,8 @@ def test_each_command_refuses_the_flags_of_the_others(command):
 def test_flags_are_the_config_fields_with_their_defaults():
     flag_values = flags.FlagValues()
     commands.define_train_flags(APPS["srresnet"].train_config, flag_values)
-    assert set(flag_values) == {"model_dir", "config", "overwrite"} | {f.name for _, f, _ in config.leaves(
-        APPS["srresnet"].train_config)}
+    assert set(flag_values) == {"model_dir", "config", "overwrite"} | {
+        f.name for _, f, _ in config.leaves(APPS["srresnet"].train_config)}
     assert flag_values["num_blocks"].default == 16 and flag_values["scale"].default == 4
     assert flag_values["learning_rate"].default == 2e-4
     assert "ngf" not in flag_values and "direction" not in flag_values

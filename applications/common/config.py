@@ -3,11 +3,11 @@
 An application's config is a frozen dataclass of sections (`data`, `model`,
 `training`, `runtime`; `prediction` and `data` for predict). Each leaf field of a
 section is one command-line flag of the same name, defined by `define_flags` when a
-command starts, never on import, and listed under its section by `--help`. This
-module imports no TensorFlow, so that `--help` needs none. A field's metadata (see `option`) carries its help
-text, its choices, whether it may change when a run resumes, and whether it names a
-path. Values are checked in `__post_init__`, so a config built in Python is checked
-exactly as one built from flags, before anything is built or read.
+command starts, never on import, and listed under its section by `--help` (this module
+imports no TensorFlow, so that help needs none). A field's metadata (see `option`)
+carries its help text, its choices, whether it may change when a run resumes, and
+whether it names a path. Values are checked in `__post_init__`, so a config built in
+Python is checked exactly as one built from flags, before anything is built or read.
 """
 
 from __future__ import annotations

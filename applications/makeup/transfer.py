@@ -35,6 +35,7 @@ from fcc_dataset.errors import InputError
 
 if TYPE_CHECKING:
     from applications.common.application import Predictor
+    from applications.makeup.application import MakeupTransfer
 
 FIGURE_TITLES = ("source", "reference", "result")
 
@@ -218,7 +219,7 @@ def run(settings: TransferSettings) -> str:
     return f"wrote {output} and {figure_path}"
 
 
-def _application():
+def _application() -> MakeupTransfer:
     """The makeup application, imported when used: --help needs no TensorFlow."""
     from applications.makeup.application import MakeupTransfer
     return MakeupTransfer()
