@@ -112,7 +112,12 @@ class _HelpFlag(flags.BooleanFlag):
 
     def parse(self, argument) -> None:
         if self._parse(argument):
-            print(self._text())
+            try:
+                print(self._text(), flush=True)
+            except BrokenPipeError:
+                # `--help | head` stopped reading: as Python's docs advise, send what is
+                # left to devnull so that the exit does not fail flushing it.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
 
 
