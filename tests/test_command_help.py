@@ -1,6 +1,7 @@
 """The front door of every command: `--help` shows its own flags by section, fast and
 without TensorFlow; predict commands refuse training's flags; `--config` repeats a run."""
 
+import importlib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import tiny_configs
-from applications.common import training
+from applications.common import config, training
 from applications.pix2pix.application import Pix2Pix
 from command_utils import run_in_process
 from pix2pix_data import write_pairs
@@ -66,6 +67,18 @@ def test_help_lists_the_commands_own_flags_by_section_without_tensorflow(module)
     marked = {line.split(":")[0].strip()[2:] for line in lines if ": (required)" in line}
     assert marked == set(required)
     assert not [name for name in ABSL_FLAGS if name in text]
+
+
+@pytest.mark.parametrize("module", [m for m in COMMANDS if m.endswith(("train", "predict"))])
+def test_the_flags_are_the_fields_of_the_applications_config(module):
+    # The entry module names its config class for the flags, and its application
+    # (imported only when it runs) the config class it works with: the two agree.
+    app = importlib.import_module(module).application()
+    config_class = app.train_config if module.endswith("train") else app.predict_config
+    listed = re.findall(r"^  --(?:\[no\])?(\w+):", run_in_process(module, "--help").stdout,
+                        re.MULTILINE)
+    own = ["model_dir", "config", "overwrite"] if module.endswith("train") else []
+    assert listed == own + [field.name for _, field, _ in config.leaves(config_class)]
 
 
 def test_helpfull_keeps_absls_flags():
