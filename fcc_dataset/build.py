@@ -30,8 +30,9 @@ from fcc_dataset.errors import InputError
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """The flags of this command, defined when it runs (importing defines none)."""
-    fv = {"flag_values": flag_values}
-    flags.DEFINE_string("output_dir", None, "Root of the dataset, e.g. .../FacialCosmeticContent: "
+    fv = {"flag_values": flag_values, "module_name": "build"}
+    flags.DEFINE_string("output_dir", None, f"{cli.REQUIRED} Root of the dataset, e.g. "
+                        ".../FacialCosmeticContent: "
                         "gets LR/ and HR/, each with NoMakeup/, AnyMakeup/, StrongMakeup/.", **fv)
     flags.DEFINE_string("frames_csv", frames_csv.DEFAULT_URL,
                         "The frame list (yt_frames_.csv): a local path or an http(s) URL.", **fv)

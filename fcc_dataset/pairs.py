@@ -330,11 +330,12 @@ def _merge(totals: _Outcome, outcome: _Outcome) -> None:
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """The flags of this command, defined when it runs (importing defines none)."""
-    fv = {"flag_values": flag_values}
-    flags.DEFINE_string("sources", None, "Folder of source faces, e.g. LR/NoMakeup.", **fv)
-    flags.DEFINE_string("references", None, "Folder of makeup references, e.g. LR/AnyMakeup.",
-                        **fv)
-    flags.DEFINE_string("output_dir", None, "Where the pair images go.", **fv)
+    fv = {"flag_values": flag_values, "module_name": "pairs"}
+    flags.DEFINE_string("sources", None,
+                        f"{cli.REQUIRED} Folder of source faces, e.g. LR/NoMakeup.", **fv)
+    flags.DEFINE_string("references", None,
+                        f"{cli.REQUIRED} Folder of makeup references, e.g. LR/AnyMakeup.", **fv)
+    flags.DEFINE_string("output_dir", None, f"{cli.REQUIRED} Where the pair images go.", **fv)
     flags.DEFINE_integer("pairs", 5, "References per source.", **fv)
     flags.DEFINE_integer("image_size", 256, "Side of each half of a pair, in pixels.", **fv)
     flags.DEFINE_integer("seed", 0, "Seed of the reference draw.", **fv)

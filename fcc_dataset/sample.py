@@ -73,8 +73,9 @@ def write_video(path: Path, video_frames: Iterable[np.ndarray], fps: int) -> Pat
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """The flags of this command, defined when it runs (importing defines none)."""
-    fv = {"flag_values": flag_values}
-    flags.DEFINE_string("path", None, "Where to write the mp4 (name it <11-char id>.mp4).", **fv)
+    fv = {"flag_values": flag_values, "module_name": "video"}
+    flags.DEFINE_string("path", None, f"{cli.REQUIRED} Where to write the mp4 (name it "
+                        "<11-char id>.mp4).", **fv)
     flags.DEFINE_float("seconds", 3, "Length in seconds.", lower_bound=0.1, **fv)
     flags.DEFINE_integer("fps", 20, "Frames per second.", lower_bound=1, **fv)
 

@@ -70,8 +70,10 @@ def _flags_of(command: str) -> flags.FlagValues:
         SIMPLE_COMMANDS[command](flag_values)
     else:
         _, app, kind = command.split("-")
-        define = commands.define_train_flags if kind == "train" else commands.define_predict_flags
-        define(APPS[app], flag_values)
+        if kind == "train":
+            commands.define_train_flags(APPS[app].train_config, flag_values)
+        else:
+            commands.define_predict_flags(APPS[app].predict_config, flag_values)
     return flag_values
 
 
@@ -89,9 +91,9 @@ def test_each_command_refuses_the_flags_of_the_others(command):
 
 def test_flags_are_the_config_fields_with_their_defaults():
     flag_values = flags.FlagValues()
-    commands.define_train_flags(APPS["srresnet"], flag_values)
-    assert set(flag_values) == {"model_dir", "overwrite"} | {f.name for _, f, _ in config.leaves(
-        APPS["srresnet"].train_config)}
+    commands.define_train_flags(APPS["srresnet"].train_config, flag_values)
+    assert set(flag_values) == {"model_dir", "config", "overwrite"} | {
+        f.name for _, f, _ in config.leaves(APPS["srresnet"].train_config)}
     assert flag_values["num_blocks"].default == 16 and flag_values["scale"].default == 4
     assert flag_values["learning_rate"].default == 2e-4
     assert "ngf" not in flag_values and "direction" not in flag_values

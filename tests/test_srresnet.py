@@ -15,7 +15,7 @@ from applications.common import prediction, training
 from applications.common.config import PredictionConfig, TrainingConfig
 from applications.srresnet import data
 from applications.srresnet.application import SuperResolution
-from applications.srresnet.config import SRData, SRPredictConfig, SRTargets
+from applications.srresnet.config import SRData, SRImages, SRPredictConfig, SRTargets
 from applications.srresnet.model import build_srresnet
 from command_utils import run_in_process
 from div2k_data import hr_photo, write_div2k
@@ -273,11 +273,12 @@ def test_train_resume_predict_with_metrics(tmp_path):
     assert saved["images"] == 2 and saved["baseline"]["name"] == "bicubic"
     assert 10 < saved["baseline"]["psnr"] < 60 and saved["psnr"] == pytest.approx(result["psnr"])
 
-    # From the run folder alone: its data settings are the defaults, its valid split
-    # the default split, RUN/predictions/valid the default output.
+    # From the run folder alone: its data settings (those prediction reads) are the
+    # defaults, its valid split the default split, RUN/predictions/valid the default output.
     from_run = SRPredictConfig(prediction=PredictionConfig(model_dir=str(run)))
     from_run = prediction.with_run_settings(SR, from_run, given=set())
-    assert from_run.data == config.data
+    assert from_run.data == SRImages(data_dir=config.data.data_dir, scale=config.data.scale,
+                                     degradation=config.data.degradation)
     written, again = prediction.predict(SR, from_run)
     assert written == run / "predictions" / "valid"
     assert again["psnr"] == pytest.approx(result["psnr"], abs=1e-4)

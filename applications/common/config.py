@@ -3,10 +3,11 @@
 An application's config is a frozen dataclass of sections (`data`, `model`,
 `training`, `runtime`; `prediction` and `data` for predict). Each leaf field of a
 section is one command-line flag of the same name, defined by `define_flags` when a
-command starts, never on import. A field's metadata (see `option`) carries its help
-text, its choices, whether it may change when a run resumes, and whether it names a
-path. Values are checked in `__post_init__`, so a config built in Python is checked
-exactly as one built from flags, before anything is built or read.
+command starts, never on import, and listed under its section by `--help` (this module
+imports no TensorFlow, so that help needs none). A field's metadata (see `option`)
+carries its help text, its choices, whether it may change when a run resumes, and
+whether it names a path. Values are checked in `__post_init__`, so a config built in
+Python is checked exactly as one built from flags, before anything is built or read.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import dataclasses
 import json
 import math
 import typing
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from absl import flags
 
+from fcc_dataset.cli import REQUIRED
 from fcc_dataset.errors import InputError
 
 
@@ -151,6 +153,25 @@ class GeneratorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PairData:
+    """Where `[left | right]` pair images are and the size the model sees them at
+    (`applications.common.pairs` reads them)."""
+
+    data_dir: str | None = option(None, "Dataset folder: train/, val/, test/ of pair images.",
+                                  path=True)
+    image_size: int = option(256, "Height and width of each half, resized to it.")
+
+    def __post_init__(self):
+        absolute_paths(self)
+        check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
+
+    def folder(self) -> Path:
+        if not self.data_dir:
+            raise InputError("--data_dir is required (the folder of pair images)")
+        return Path(self.data_dir)
+
+
+@dataclasses.dataclass(frozen=True)
 class PredictionConfig:
     """What to predict with and where to write: shared by every predict command."""
 
@@ -195,8 +216,14 @@ def leaves(config_class: type) -> Iterator[tuple[str, dataclasses.Field, type]]:
 
 
 def define_flags(config_class: type, flag_values: flags.FlagValues,
-                 defaults: Any | None = None) -> None:
-    """One flag per leaf field, its default the field's (or `defaults`'s, an instance)."""
+                 defaults: Any | None = None, required: Collection[str] = ()) -> None:
+    """One flag per leaf field, its default the field's (or `defaults`'s, an instance).
+
+    Each flag is registered under its section's name, which `--help` shows as the
+    heading of its flags; those in `required` are marked so (the command checks them:
+    a field may be required by one command and not by another, `--data_dir` by
+    training but not by prediction, which takes the run's).
+    """
     seen: dict[str, str] = {}
     for section, field, kind in leaves(config_class):
         if field.name in seen:
@@ -205,23 +232,26 @@ def define_flags(config_class: type, flag_values: flags.FlagValues,
         seen[field.name] = section
         default = field.default if defaults is None else getattr(
             getattr(defaults, section), field.name)
-        _define(field, kind, default, flag_values)
+        help_text = field.metadata["help"]
+        if field.name in required:
+            help_text = f"{REQUIRED} {help_text}"
+        _define(field.name, kind, default, help_text, field.metadata["choices"],
+                {"flag_values": flag_values, "module_name": section})
 
 
-def _define(field: dataclasses.Field, kind: type, default: Any,
-            flag_values: flags.FlagValues) -> None:
-    name, help_text, choices = field.name, field.metadata["help"], field.metadata["choices"]
+def _define(name: str, kind: type, default: Any, help_text: str,
+            choices: tuple[str, ...] | None, where: dict[str, Any]) -> None:
     base = _base_type(kind)
     if choices:
-        flags.DEFINE_enum(name, default, list(choices), help_text, flag_values=flag_values)
+        flags.DEFINE_enum(name, default, list(choices), help_text, **where)
     elif base is bool:
-        flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_boolean(name, default, help_text, **where)
     elif base is int:
-        flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_integer(name, default, help_text, **where)
     elif base is float:
-        flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_float(name, default, help_text, **where)
     elif base is str:
-        flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
+        flags.DEFINE_string(name, default, help_text, **where)
     else:
         raise TypeError(f"no flag type for {name}: {kind}")
 

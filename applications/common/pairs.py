@@ -27,29 +27,11 @@ from absl import logging
 
 from applications.common import augment
 from applications.common.application import Batch, TrainData
-from applications.common.config import TrainingConfig, absolute_paths, check, option
+from applications.common.config import PairData, TrainingConfig
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 
 SAMPLES_SHOWN = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class PairData:
-    """Where the pairs are and the size the model sees them at."""
-
-    data_dir: str | None = option(None, "Dataset folder: train/, val/, test/ of pair images.",
-                                  path=True)
-    image_size: int = option(256, "Height and width of each half, resized to it.")
-
-    def __post_init__(self):
-        absolute_paths(self)
-        check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
-
-    def folder(self) -> Path:
-        if not self.data_dir:
-            raise InputError("--data_dir is required (the folder of pair images)")
-        return Path(self.data_dir)
 
 
 def scan_split(data_dir: Path, split: str) -> list[Path]:

@@ -15,7 +15,6 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from applications.common import callbacks
 from fcc_dataset import image_io
 
 DPI = 100
@@ -26,6 +25,8 @@ THUMBNAIL_SIDE = 512
 
 def loss_curves(log_csv: Path, path: Path, loss_name: str = "loss") -> None:
     """Training (and validation) loss per epoch from a run's `training_log.csv`."""
+    from applications.common import callbacks  # Keras: not for commands that only draw
+
     rows = callbacks.read_log(log_csv)
     epochs = [int(r["epoch"]) + 1 for r in rows]
     figure = Figure(figsize=(6.4, 3.6), dpi=DPI, layout="constrained")

@@ -59,17 +59,25 @@ def saved_config(model_dir: Path, application: str, config_class: type) -> Any |
     path = model_dir / CONFIG_FILE
     if not path.exists():
         return None
+    return config_file(path, application, config_class, remedy=f"correct it, or {WAYS_OUT}")
+
+
+def config_file(path: Path, application: str, config_class: type,
+                remedy: str = "correct it, or give its settings as flags") -> Any:
+    """The config in the run record at `path` (as `--config` names one), checked as
+    flags are; InputError naming the file and what is wrong, then `remedy`."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (--config takes a run's {CONFIG_FILE})")
     try:
         record = read(path)
-    except InputError as error:
-        raise InputError(f"{error}; {WAYS_OUT}") from None
-    if record.get("application") != application:
-        raise InputError(f"{model_dir} holds a {record.get('application')} run, not "
-                         f"{application}; {WAYS_OUT}")
-    try:
+        if record.get("application") != application:
+            raise InputError(f"{path} is the config of a {record.get('application')} run, "
+                             f"not of a {application} run")
         return config_lib.from_dict(config_class, record["config"])
     except InputError as error:
-        raise InputError(f"{path}: {error}; correct it, or {WAYS_OUT}") from None
+        message = str(error)
+        named = message if str(path) in message else f"{path}: {message}"
+        raise InputError(f"{named}; {remedy}") from None
 
 
 def check_resume(model_dir: Path, application: str, config: Any) -> None:

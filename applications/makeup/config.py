@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (GeneratorConfig, PredictionConfig, RuntimeConfig,
-                                        TrainingConfig, check, option)
-from applications.common.pairs import PairData
+from applications.common.config import (GeneratorConfig, PairData, PredictionConfig,
+                                        RuntimeConfig, TrainingConfig, check, option)
 
 
 @dataclasses.dataclass(frozen=True)
 class MakeupData(PairData):
-    """`[source | warped reference]` pairs, as `fcc_dataset.pairs` writes them."""
+    """`[source | warped reference]` pairs, as `fcc_dataset.pairs` writes them, and how
+    training holds some out (prediction reads them as `PairData`)."""
 
     val_fraction: float = option(0.1, "With a --data_dir of pair images and no train/ "
                                  "folder: the share of source faces held out for validation.")
@@ -33,4 +33,4 @@ class MakeupConfig:
 @dataclasses.dataclass(frozen=True)
 class MakeupPredictConfig:
     prediction: PredictionConfig
-    data: MakeupData = MakeupData()
+    data: PairData = PairData()

@@ -10,10 +10,24 @@ Writes `input/` (the source faces), `reference/` (the warped references),
 `applications.makeup.transfer`.
 """
 
-from applications.common.commands import predict_command
-from applications.makeup.application import MakeupTransfer
+from __future__ import annotations
 
-entry_point = predict_command(MakeupTransfer())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import predict_command
+from applications.makeup.config import MakeupPredictConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.makeup.application import MakeupTransfer
+    return MakeupTransfer()
+
+
+entry_point = predict_command(MakeupPredictConfig, application, doc=__doc__)
 
 if __name__ == "__main__":
     entry_point()

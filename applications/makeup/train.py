@@ -11,10 +11,24 @@ Rerunning the command resumes; `RUN/` gets what every trainer writes
 source | reference | output, `training_log.csv`).
 """
 
-from applications.common.commands import train_command
-from applications.makeup.application import MakeupTransfer
+from __future__ import annotations
 
-entry_point = train_command(MakeupTransfer())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import train_command
+from applications.makeup.config import MakeupConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.makeup.application import MakeupTransfer
+    return MakeupTransfer()
+
+
+entry_point = train_command(MakeupConfig, application, doc=__doc__, required=("data_dir",))
 
 if __name__ == "__main__":
     entry_point()

@@ -22,17 +22,20 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import flags, logging
 
 from applications.common import config as config_lib
-from applications.common import outputs, plots, prediction, run_record
-from applications.common.application import Predictor
+from applications.common import outputs, plots
 from applications.common.config import absolute_paths, check, option
-from applications.makeup.application import MakeupTransfer
 from fcc_dataset import align, cli, faces, image_io, locks
 from fcc_dataset.errors import InputError
+
+if TYPE_CHECKING:
+    from applications.common.application import Predictor
+    from applications.makeup.application import MakeupTransfer
 
 FIGURE_TITLES = ("source", "reference", "result")
 
@@ -61,7 +64,7 @@ class TransferSettings:
                 raise InputError(f"--{name} is required")
         if self.image_size is not None:
             check(self.image_size >= 1, "image_size", self.image_size, "must be >= 1")
-            MakeupTransfer().check_sizes({"image_size": self.image_size})
+            _application().check_sizes({"image_size": self.image_size})
         check(self.pairs is None or self.pairs >= 1, "pairs", self.pairs, "must be >= 1")
         check(0 <= self.seed < 2**32, "seed", self.seed, "must be in [0, 2**32 - 1]")
 
@@ -180,14 +183,18 @@ def image_size_for(settings: TransferSettings) -> int:
     """The faces' side: given, else the run's, else the training default."""
     if settings.image_size is not None:
         return settings.image_size
+    from applications.common import run_record
+
     record = run_record.for_prediction(Path(settings.model), None)
-    if record is not None and record.get("application") == MakeupTransfer.name:
+    if record is not None and record.get("application") == _application().name:
         return record["config"]["data"]["image_size"]
-    return MakeupTransfer.train_config().data.image_size
+    return _application().train_config().data.image_size
 
 
 def run(settings: TransferSettings) -> str:
     """Transfer as the settings say; returns what was written, in words."""
+    from applications.common import prediction  # TensorFlow: only now
+
     source, reference, output = (Path(settings.source), Path(settings.reference),
                                  Path(settings.output))
     for flag, path in (("--source", source), ("--reference", reference)):
@@ -212,11 +219,19 @@ def run(settings: TransferSettings) -> str:
     return f"wrote {output} and {figure_path}"
 
 
+def _application() -> MakeupTransfer:
+    """The makeup application, imported when used: --help needs no TensorFlow."""
+    from applications.makeup.application import MakeupTransfer
+    return MakeupTransfer()
+
+
 def define_flags(flag_values: flags.FlagValues) -> None:
-    config_lib.define_flags(TransferConfig, flag_values)
+    config_lib.define_flags(TransferConfig, flag_values,
+                            required=("model", "source", "reference", "output"))
 
 
 def main() -> None:
+    cli.import_quietly("tensorflow")
     print(run(config_lib.from_flags(TransferConfig, flags.FLAGS).transfer))
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (GeneratorConfig, PredictionConfig, RuntimeConfig,
-                                        TrainingConfig, check_choice, option)
-from applications.common.pairs import PairData
+from applications.common.config import (GeneratorConfig, PairData, PredictionConfig,
+                                        RuntimeConfig, TrainingConfig, check_choice, option)
 
 
 @dataclasses.dataclass(frozen=True)

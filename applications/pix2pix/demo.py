@@ -25,9 +25,7 @@ import numpy as np
 import skimage.data
 from absl import flags
 
-from applications.common import plots, prediction, training
 from applications.common.config import GeneratorConfig, PredictionConfig, TrainingConfig
-from applications.pix2pix.application import Pix2Pix
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData, Pix2PixPredictConfig
 from fcc_dataset import cli, image_io
 
@@ -76,6 +74,10 @@ def config(data_dir: Path, epochs: int) -> Pix2PixConfig:
 
 
 def run(output_dir: Path, epochs: int) -> dict:
+    # TensorFlow, only now: the demo's --help needs none.
+    from applications.common import plots, prediction, training
+    from applications.pix2pix.application import Pix2Pix
+
     data_dir, model_dir = output_dir / "data", output_dir / "run"
     if not (data_dir / "test").is_dir():
         build_pairs(data_dir)
@@ -106,12 +108,13 @@ def run(output_dir: Path, epochs: int) -> dict:
 
 def define_flags(flag_values: flags.FlagValues) -> None:
     """The demo's flags, defined when it runs (importing defines none)."""
-    flags.DEFINE_string("output_dir", "demo_output", "Where the demo writes everything.",
-                        flag_values=flag_values)
-    flags.DEFINE_integer("epochs", 8, "Training epochs.", lower_bound=1, flag_values=flag_values)
+    where = {"flag_values": flag_values, "module_name": "demo"}
+    flags.DEFINE_string("output_dir", "demo_output", "Where the demo writes everything.", **where)
+    flags.DEFINE_integer("epochs", 8, "Training epochs.", lower_bound=1, **where)
 
 
 def main() -> None:
+    cli.import_quietly("tensorflow")
     run(Path(flags.FLAGS.output_dir), flags.FLAGS.epochs)
 
 

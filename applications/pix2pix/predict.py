@@ -11,10 +11,24 @@ predictions and of the input itself as a baseline). `--checkpoint` takes a
 data settings (`--data_dir`, `--image_size`, `--direction`) are the defaults.
 """
 
-from applications.common.commands import predict_command
-from applications.pix2pix.application import Pix2Pix
+from __future__ import annotations
 
-entry_point = predict_command(Pix2Pix())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import predict_command
+from applications.pix2pix.config import Pix2PixPredictConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.pix2pix.application import Pix2Pix
+    return Pix2Pix()
+
+
+entry_point = predict_command(Pix2PixPredictConfig, application, doc=__doc__)
 
 if __name__ == "__main__":
     entry_point()

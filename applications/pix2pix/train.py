@@ -6,13 +6,27 @@ As the paper: no discriminator, loss `SPL()(target, output)`, Adam 2e-4 with
 beta_1 0.9, learning rate x0.96 per epoch. Rerunning the same command after an
 interruption resumes where it stopped; `RUN/` gets `config.json`, `model.keras`,
 `export/` (SavedModel), `checkpoints/`, `logs/` (TensorBoard), `samples/` and
-`training_log.csv`. `--helpfull` lists every flag with its default.
+`training_log.csv`. `--help` lists its flags.
 """
 
-from applications.common.commands import train_command
-from applications.pix2pix.application import Pix2Pix
+from __future__ import annotations
 
-entry_point = train_command(Pix2Pix())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import train_command
+from applications.pix2pix.config import Pix2PixConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.pix2pix.application import Pix2Pix
+    return Pix2Pix()
+
+
+entry_point = train_command(Pix2PixConfig, application, doc=__doc__, required=("data_dir",))
 
 if __name__ == "__main__":
     entry_point()

@@ -11,8 +11,8 @@ SCALES = (2, 3, 4)
 
 
 @dataclasses.dataclass(frozen=True)
-class SRData:
-    """DIV2K folders or a tensorflow-datasets name, and the training crops."""
+class SRImages:
+    """DIV2K folders or a tensorflow-datasets name, at a scale: what prediction reads."""
 
     data_dir: str | None = option(None, "Folder with DIV2K's DIV2K_{train,valid}_HR/ and "
                                   "DIV2K_{train,valid}_LR_<degradation>/X<scale>/.", path=True)
@@ -23,6 +23,17 @@ class SRData:
     degradation: str = option("unknown", "Which DIV2K low-resolution set: "
                               "DIV2K_*_LR_unknown or DIV2K_*_LR_bicubic.",
                               choices=("unknown", "bicubic"))
+
+    def __post_init__(self):
+        absolute_paths(self)
+        check(self.scale in SCALES, "scale", self.scale, "must be 2, 3 or 4")
+        check_choice(self, "degradation")
+
+
+@dataclasses.dataclass(frozen=True)
+class SRData(SRImages):
+    """The images, and the crops and validation of training."""
+
     lr_crop_size: int = option(98, "Side of the low-resolution training crops (the "
                                "high-resolution crop is scale times larger).")
     augment: bool = option(False, "Random flips and quarter turns of training crops "
@@ -31,9 +42,7 @@ class SRData:
                              "for none.")
 
     def __post_init__(self):
-        absolute_paths(self)
-        check(self.scale in SCALES, "scale", self.scale, "must be 2, 3 or 4")
-        check_choice(self, "degradation")
+        super().__post_init__()
         check(self.lr_crop_size >= 4, "lr_crop_size", self.lr_crop_size, "must be >= 4")
         check(self.val_images >= 0, "val_images", self.val_images, "must be >= 0")
 
@@ -99,6 +108,6 @@ class SRInference:
 @dataclasses.dataclass(frozen=True)
 class SRPredictConfig:
     prediction: PredictionConfig
-    data: SRData = SRData()
+    data: SRImages = SRImages()
     targets: SRTargets = SRTargets()
     inference: SRInference = SRInference()

@@ -29,7 +29,7 @@ from absl import logging
 from applications.common import augment
 from applications.common.application import Batch, TrainData
 from applications.common.config import TrainingConfig
-from applications.srresnet.config import SRData
+from applications.srresnet.config import SRData, SRImages
 from fcc_dataset import image_io
 from fcc_dataset.errors import InputError
 
@@ -44,7 +44,7 @@ class Pair:
     lr_size: tuple[int, int]  # (width, height)
 
 
-def folder_pairs(data: SRData, split: str) -> list[Pair]:
+def folder_pairs(data: SRImages, split: str) -> list[Pair]:
     """The LR/HR pairs of a DIV2K split folder, checked."""
     if not data.data_dir:
         raise InputError("give --data_dir (DIV2K folders) or --tfds_name (e.g. div2k/unknown_x4)")
@@ -158,7 +158,7 @@ def flip_rotate(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor):
     return apply(lr), apply(hr)
 
 
-def _pairs_dataset(data: SRData, split: str) -> tuple[tf.data.Dataset, int]:
+def _pairs_dataset(data: SRImages, split: str) -> tuple[tf.data.Dataset, int]:
     """(lr, hr) uint8 images of a split, and how many there are."""
     if data.tfds_name:
         import tensorflow_datasets as tfds
@@ -256,7 +256,7 @@ def _centre_crop(lr: tf.Tensor, hr: tf.Tensor, scale: int):
     return lr.numpy(), hr.numpy()
 
 
-def evaluation_batches(data: SRData, split: str = "valid") -> Iterator[Batch]:
+def evaluation_batches(data: SRImages, split: str = "valid") -> Iterator[Batch]:
     """(lr, hr, name) numpy batches of whole uint8 images, batch 1."""
     if data.tfds_name:
         ds, _ = _pairs_dataset(data, split)

@@ -18,10 +18,24 @@ bicubic baseline runs tiled, PSNR / SSIM strip by strip, the grid from thumbnail
 so memory is bounded by the tile plus the uint8 output and HR target.
 """
 
-from applications.common.commands import predict_command
-from applications.srresnet.application import SuperResolution
+from __future__ import annotations
 
-entry_point = predict_command(SuperResolution())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import predict_command
+from applications.srresnet.config import SRPredictConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.srresnet.application import SuperResolution
+    return SuperResolution()
+
+
+entry_point = predict_command(SRPredictConfig, application, doc=__doc__)
 
 if __name__ == "__main__":
     entry_point()

@@ -6,13 +6,27 @@
 As the paper: loss `SPL()(hr, output)`, Adam 2e-4 with beta_1 0.9, learning
 rate x0.96 per epoch, 98x98 LR crops with their 392x392 HR regions. The run
 folder and resuming are those of every trainer here (`applications.common.training`);
-`--helpfull` lists every flag with its default.
+`--help` lists its flags.
 """
 
-from applications.common.commands import train_command
-from applications.srresnet.application import SuperResolution
+from __future__ import annotations
 
-entry_point = train_command(SuperResolution())
+from typing import TYPE_CHECKING
+
+from applications.common.commands import train_command
+from applications.srresnet.config import SRConfig
+
+if TYPE_CHECKING:
+    from applications.common.application import Application
+
+
+def application() -> Application:
+    """The application, imported only when the command runs (--help needs no TensorFlow)."""
+    from applications.srresnet.application import SuperResolution
+    return SuperResolution()
+
+
+entry_point = train_command(SRConfig, application, doc=__doc__)
 
 if __name__ == "__main__":
     entry_point()
