@@ -188,6 +188,7 @@ def image_size_for(settings: TransferSettings) -> int:
 
 def run(settings: TransferSettings) -> str:
     """Transfer as the settings say; returns what was written, in words."""
+    faces.require()
     source, reference, output = (Path(settings.source), Path(settings.reference),
                                  Path(settings.output))
     for flag, path in (("--source", source), ("--reference", reference)):
