@@ -188,7 +188,6 @@ def image_size_for(settings: TransferSettings) -> int:
 
 def run(settings: TransferSettings) -> str:
     """Transfer as the settings say; returns what was written, in words."""
-    faces.require()
     source, reference, output = (Path(settings.source), Path(settings.reference),
                                  Path(settings.output))
     for flag, path in (("--source", source), ("--reference", reference)):
@@ -218,6 +217,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def main() -> None:
+    faces.require()  # before the flags' checks import TensorFlow: a missing extra in a second
     print(run(config_lib.from_flags(TransferConfig, flags.FLAGS).transfer))
 
 
