@@ -17,6 +17,7 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    author="the spl_tf authors",
     license="MIT",
     license_files=["LICENSE"],
     python_requires=">=3.10,<3.14",

@@ -27,7 +27,6 @@ from packaging.utils import canonicalize_name
 
 from checkout import scratch_copy
 
-NAME = "spl_tf"
 PACKAGES = ("spl_tf", "applications", "fcc_dataset")
 # What only the extras bring (tqdm, in [makeup] too, comes with tensorflow-datasets).
 EXTRA_ONLY = ("dlib", "face_recognition_models", "yt_dlp", "imageio_ffmpeg")
@@ -73,8 +72,9 @@ def dists(tmp_path_factory) -> Dists:
 
 def wheel_metadata(wheel: Path) -> metadata.Distribution:
     """The wheel's own metadata, read from inside it."""
-    (info,) = {PurePosixPath(name).parts[0] for name in zipfile.ZipFile(wheel).namelist()
-               if PurePosixPath(name).parts[0].endswith(".dist-info")}
+    with zipfile.ZipFile(wheel) as archive:
+        (info,) = {name.split("/")[0] for name in archive.namelist()
+                   if name.split("/")[0].endswith(".dist-info")}
     return metadata.PathDistribution(zipfile.Path(wheel, f"{info}/"))
 
 
@@ -85,12 +85,14 @@ def test_sdist_and_wheel_pass_twine_check(dists: Dists):
 
 
 def test_wheel_holds_every_file_of_the_packages_and_the_license(dists: Dists):
-    names = set(zipfile.ZipFile(dists.wheel).namelist())
+    with zipfile.ZipFile(dists.wheel) as wheel:
+        names = set(wheel.namelist())
     shipped = {path.relative_to(dists.source).as_posix()
                for package in PACKAGES for path in (dists.source / package).rglob("*")
                if path.is_file()}
     assert shipped - names == set()
-    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), names
+    # In .dist-info/licenses/ since setuptools 77 (metadata 2.4), in .dist-info/ before.
+    assert any(".dist-info/" in name and name.endswith("/LICENSE") for name in names), names
     assert not any(name.startswith("tests/") for name in names)
 
 
@@ -230,7 +232,7 @@ def test_plain_install_imports_the_wheels_packages_and_no_extra(plain: Venv):
 
 def test_every_console_script_shows_its_help_without_extras(plain: Venv, dists: Dists):
     scripts = console_scripts(dists.wheel)
-    assert len(scripts) >= 10, scripts
+    assert {"spl-pix2pix-train", "spl-srresnet-predict", "fcc-build"} <= set(scripts)
     failed = [script for script in scripts if not succeeded(plain.run(script, "--help"))]
     assert failed == []
 
