@@ -43,9 +43,9 @@ class Box:
 MODULES = ("dlib", "face_recognition_models")
 
 
-def require(extra: str = "makeup") -> None:
-    """Raise MissingExtra naming `extra` unless dlib and its landmark model are installed."""
-    extras.require(extra, *MODULES)
+def require() -> None:
+    """Raise MissingExtra, naming [makeup], unless dlib and its landmark model are installed."""
+    extras.require("makeup", *MODULES)
 
 
 def _dlib():

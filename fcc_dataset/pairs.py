@@ -101,7 +101,8 @@ def make_pairs(
 
     The work runs in `jobs` spawned worker processes, so a calling script needs the
     `if __name__ == "__main__":` guard. Raises InputError for unusable folders or
-    settings; unreadable images and failed warps are skipped, logged and reported.
+    settings, and its subclass MissingExtra without the [makeup] extra; unreadable
+    images and failed warps are skipped, logged and reported.
     """
     extras.require("makeup", *faces.MODULES, "tqdm")
     sources, references, output_dir = Path(sources), Path(references), Path(output_dir)
