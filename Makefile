@@ -24,7 +24,7 @@ NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
 
 install: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,jax,fcc]"
@@ -67,7 +67,7 @@ test-compat-keras-only: $(NOTF_STAMP)
 	  $(NOTF_PY) -m pytest -p no:cacheprovider $(NOTF_TESTS)
 
 # Built from scratch whenever setup.py or the pins change, so nothing stale is left in it.
-$(COMPAT_STAMP): setup.py $(OLDEST)
+$(COMPAT_STAMP): setup.py pyproject.toml $(OLDEST)
 	rm -rf $(COMPAT_VENV)
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	echo '*' > $(COMPAT_VENV)/.gitignore
@@ -77,7 +77,7 @@ $(COMPAT_STAMP): setup.py $(OLDEST)
 
 # Keras, JAX and NumPy at their oldest, spl_tf without its dependencies; then make sure
 # TensorFlow really is absent.
-$(NOTF_STAMP): setup.py $(OLDEST)
+$(NOTF_STAMP): setup.py pyproject.toml $(OLDEST)
 	rm -rf $(NOTF_VENV)
 	$(PYTHON) -m venv $(NOTF_VENV)
 	echo '*' > $(NOTF_VENV)/.gitignore

@@ -17,7 +17,9 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    author="the spl_tf authors",
     license="MIT",
+    license_files=["LICENSE"],
     python_requires=">=3.10,<3.14",
     packages=find_packages(
         include=["spl_tf", "spl_tf.*", "applications", "applications.*", "fcc_dataset"]
@@ -44,20 +46,28 @@ setup(
         "pillow>=10,<14",
     ],
     extras_require={
-        # Rebuilding FCC: YouTube downloads, the ffmpeg binary in a wheel, dlib's face
-        # detector and its 68-point landmark model (no system packages needed).
-        "fcc": [
-            # No upper bound: YouTube changes often and only a current yt-dlp keeps up.
-            "yt-dlp>=2025.1",
-            "imageio-ffmpeg>=0.6,<0.9",
+        # Makeup transfer and its aligned pairs (spl-makeup-transfer, fcc-pairs): dlib's face
+        # detector and its 68-point landmark model, as wheels (no system packages needed).
+        "makeup": [
             "dlib-bin>=19.24,<21",
             "face-recognition-models>=0.3,<0.4",
             "tqdm>=4.66,<5",
         ],
+        # Rebuilding FCC from YouTube (fcc-build): the faces as above, yt-dlp, and the ffmpeg
+        # binary in a wheel.
+        "fcc": [
+            "spl_tf[makeup]",
+            # No upper bound: YouTube changes often and only a current yt-dlp keeps up.
+            "yt-dlp>=2025.1",
+            "imageio-ffmpeg>=0.6,<0.9",
+        ],
         "jax": ["jax[cpu]>=0.6"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6.1,<4",
                  # tests/test_notebook.py runs notebooks/spl_tf_colab.ipynb in a kernel.
-                 "nbclient>=0.10,<0.12", "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
+                 "nbclient>=0.10,<0.12", "nbformat>=5.10,<6", "ipykernel>=6.29,<8",
+                 # tests/test_package.py builds the wheel and the sdist offline (no build
+                 # isolation: the backend pyproject.toml names must be here) and checks them.
+                 "build>=1.2,<2", "twine>=5,<8", "setuptools>=70.1"],
     },
     entry_points={
         "console_scripts": [

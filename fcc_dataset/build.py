@@ -72,6 +72,7 @@ def main() -> None:
     values = flags.FLAGS
     if not values.output_dir:
         raise InputError("give --output_dir, e.g. --output_dir=data/FacialCosmeticContent")
+    pipeline.check_tools(values.download)  # before the frame list is downloaded
     rows = select(frames_csv.read_rows(values.frames_csv), values.only, values.frames_csv)
     summary = pipeline.build(
         rows, Path(values.output_dir),

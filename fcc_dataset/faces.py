@@ -1,6 +1,6 @@
 """Faces as FCC finds them: dlib's frontal HOG detector and its 68-point landmarks.
 
-dlib is imported lazily so that the rest of the project works without the `fcc` extra;
+dlib is imported lazily so that the rest of the project works without the `makeup` extra;
 the detector and the predictor are built once per process (worker processes build
 their own).
 """
@@ -13,6 +13,8 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from fcc_dataset import extras
 
 # The original detects with one upsampling step: faces down to about 40 pixels.
 UPSAMPLE = 1
@@ -37,13 +39,19 @@ class Box:
         return self.right - self.left
 
 
+# What finding faces needs: dlib and the package of its landmark model.
+MODULES = ("dlib", "face_recognition_models")
+
+
+def require() -> None:
+    """Raise MissingExtra, naming [makeup], unless dlib and its landmark model are installed."""
+    extras.require("makeup", *MODULES)
+
+
 def _dlib():
-    try:
-        import dlib
-    except ImportError as error:
-        raise ImportError(
-            "fcc_dataset needs dlib: pip install 'spl_tf[fcc]' (the dlib-bin wheel)"
-        ) from error
+    extras.require("makeup", "dlib")
+    import dlib
+
     return dlib
 
 
@@ -62,13 +70,9 @@ def landmark_model_path() -> Path:
 
     Found without importing that package, whose `__init__` needs `pkg_resources`.
     """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "fcc_dataset needs the landmark model: pip install 'spl_tf[fcc]' "
-            "(the face-recognition-models package)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / LANDMARK_MODEL
+    extras.require("makeup", "face_recognition_models")
+    package = Path(importlib.util.find_spec("face_recognition_models").origin).parent
+    path = package / "models" / LANDMARK_MODEL
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall face-recognition-models")
     return path

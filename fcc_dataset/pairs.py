@@ -28,9 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from absl import flags, logging
-from tqdm import tqdm
 
-from fcc_dataset import align, cli, image_io, locks, processes
+from fcc_dataset import align, cli, extras, faces, image_io, locks, processes
 from fcc_dataset.faults import fault_point
 from fcc_dataset.errors import InputError
 
@@ -102,8 +101,10 @@ def make_pairs(
 
     The work runs in `jobs` spawned worker processes, so a calling script needs the
     `if __name__ == "__main__":` guard. Raises InputError for unusable folders or
-    settings; unreadable images and failed warps are skipped, logged and reported.
+    settings, and its subclass MissingExtra without the [makeup] extra; unreadable
+    images and failed warps are skipped, logged and reported.
     """
+    extras.require("makeup", *faces.MODULES, "tqdm")
     sources, references, output_dir = Path(sources), Path(references), Path(output_dir)
     _check_settings(pairs, image_size, seed, jobs)
     source_files = _images(sources, "sources")
@@ -131,6 +132,8 @@ def _write_pairs(source_files: list[Path], reference_files: list[Path], output_d
         report.skipped_existing += existing
         if task.outputs:
             tasks.append(task)
+
+    from tqdm import tqdm  # an optional dependency (see extras)
 
     totals = _Outcome()
     bar = tqdm(total=sum(len(t.outputs) for t in tasks), unit="pair", desc="pairs", disable=None)

@@ -7,14 +7,13 @@ function so that tests and benchmarks can call it without flags.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import as_completed
 from pathlib import Path
 
 from fcc_dataset.errors import InputError
-from fcc_dataset import locks, processes, video
+from fcc_dataset import extras, faces, locks, processes, video
 from fcc_dataset.faults import fault_point
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord
@@ -47,7 +46,7 @@ def build(rows: list[VideoRow], output_dir: Path, *, videos_dir: Path | None = N
     Videos the manifest marks done are skipped, unavailable ones too unless
     `retry_unavailable`; failed ones are retried.
     """
-    _check_tools(download)
+    check_tools(download)
     _check_videos_dir(videos_dir, download, keep_videos)
     with locks.hold(output_dir, "--output_dir", "build"):
         _prepare(output_dir)
@@ -99,13 +98,10 @@ def _outcomes(tasks: list[video.Task], jobs: int) -> Iterator[tuple[str, VideoRe
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_tools(download: bool) -> None:
-    needed = {"dlib": "dlib-bin", "imageio_ffmpeg": "imageio-ffmpeg"}
-    if download:
-        needed["yt_dlp"] = "yt-dlp"
-    for module, package in needed.items():
-        if importlib.util.find_spec(module) is None:
-            raise InputError(f"fcc_dataset needs {package}: pip install 'spl_tf[fcc]'")
+def check_tools(download: bool) -> None:
+    """Raise MissingExtra, naming the [fcc] extra, unless what a build uses is installed."""
+    tools = (*faces.MODULES, "imageio_ffmpeg", "tqdm", *(("yt_dlp",) if download else ()))
+    extras.require("fcc", *tools)
 
 
 def _check_videos_dir(videos_dir: Path | None, download: bool, keep_videos: bool) -> None:

@@ -70,6 +70,7 @@ LONGEST = (
     "test_fcc_youtube.py",
     "test_compare_losses.py",
     "test_sr_tiling.py",
+    "test_package.py",
 )
 
 

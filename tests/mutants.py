@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from checkout import scratch_copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,18 +80,6 @@ MUTANTS = [
            ("tests/test_run_folder.py::test_damaged_checkpoints_are_set_aside_and_never_"
             "outrank_good_ones",)),
 ]
-
-
-def scratch_copy(destination: Path) -> None:
-    """The files git knows (tracked, and untracked but not ignored), as they are now."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=ROOT, capture_output=True,
-                            check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
 
 
 def apply(mutant: Mutant, checkout: Path) -> None:

@@ -231,6 +231,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def main() -> None:
+    faces.require()  # before TensorFlow is imported: a missing extra in a second
     cli.import_quietly("tensorflow")
     print(run(config_lib.from_flags(TransferConfig, flags.FLAGS).transfer))
 
