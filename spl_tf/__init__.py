@@ -8,7 +8,7 @@ Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
 perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
 of the paper's generators: importing `spl_tf` registers them (and every loss), so
 `keras.models.load_model(path)` loads any run's model. `spl_tf.metrics` (PSNR,
-SSIM) and `spl_tf.kernels` are there too, imported on first use.
+SSIM) is there too, imported on first use.
 """
 
 import importlib
@@ -52,9 +52,9 @@ __all__ = [
     "spatial_profile_loss",
 ]
 
-# Reachable as attributes after a plain `import spl_tf` (`spl_tf.metrics.psnr`),
-# imported when first used (PEP 562): `import spl_tf` stays Keras + NumPy only
-# whatever these modules need.
+# The public submodules: attributes after a plain `import spl_tf` (as the README
+# writes `spl_tf.metrics.psnr`), imported on first use (PEP 562), so that importing
+# spl_tf loads only what the losses need.
 _SUBMODULES = frozenset({
     "contextual", "features", "kernels", "layers", "losses", "metrics", "perceptual",
     "profiles", "sesim", "validation",

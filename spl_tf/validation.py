@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -542,10 +542,7 @@ def check_names(value: Any, name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ValueError(f"{name} must be a sequence of names, got the string {value!r}: "
                          f"pass ({value!r},).")
-    try:
-        names = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a non-empty sequence of names, got {value!r}.") from None
+    names = tuple(value) if isinstance(value, Iterable) else ()
     if not names or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{name} must be a non-empty sequence of names, got {value!r}.")
     return names

@@ -2,9 +2,10 @@
 
 On the JAX backend, importing spl_tf and computing a loss and its gradient never imports
 TensorFlow, and the submodules the README writes out (`spl_tf.metrics.psnr`) are reachable
-after a plain `import spl_tf`, imported when first used. Checked in a fresh process, since the test session may have TensorFlow loaded
-already. `make test-compat` also runs this file in a venv with Keras and JAX but no
-TensorFlow (its build checks that `import tensorflow` fails there).
+after a plain `import spl_tf`, imported when first used. Checked in a fresh process, since
+the test session may have TensorFlow loaded already. `make test-compat` also runs this
+file in a venv with Keras and JAX but no TensorFlow (its build checks that `import
+tensorflow` fails there).
 """
 
 import os
