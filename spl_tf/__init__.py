@@ -7,8 +7,11 @@ Beside SPL, the losses it is compared with, with the same conventions:
 Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
 perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
 of the paper's generators: importing `spl_tf` registers them (and every loss), so
-`keras.models.load_model(path)` loads any run's model.
+`keras.models.load_model(path)` loads any run's model. `spl_tf.metrics` (PSNR,
+SSIM) is there too, imported on first use.
 """
+
+import importlib
 
 from spl_tf import layers
 from spl_tf.contextual import ContextualLoss, contextual_loss
@@ -48,3 +51,22 @@ __all__ = [
     "spatial_correlative_loss",
     "spatial_profile_loss",
 ]
+
+# The public submodules: attributes after a plain `import spl_tf` (as the README
+# writes `spl_tf.metrics.psnr`), imported on first use (PEP 562), so that importing
+# spl_tf loads only what the losses need.
+_SUBMODULES = frozenset({
+    "contextual", "features", "kernels", "layers", "losses", "metrics", "perceptual",
+    "profiles", "sesim", "validation",
+})
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        # Importing a submodule also sets it as an attribute: asked for once only.
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES)

@@ -50,9 +50,11 @@ from spl_tf.features import FeatureLoss
 from spl_tf.profiles import l2_normalize
 from spl_tf.validation import (
     check_batch,
+    check_bool,
     check_pair,
     check_positive_int,
     check_positive_number,
+    check_seed,
     empty_per_image,
     is_empty_batch,
 )
@@ -131,8 +133,9 @@ class ContextualLoss(FeatureLoss):
         self.distance = distance
         self.max_positions_1d = check_positive_int(max_positions_1d, "max_positions_1d",
                                                    optional=True)
-        self.crop_quarters, self.seed = bool(crop_quarters), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.crop_quarters = check_bool(crop_quarters, "crop_quarters")
+        self.seed = check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         super().__init__(layers, layer_weights, network, weights, pooling, reduction, name)
 
     def compare(self, true, pred):

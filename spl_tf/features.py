@@ -18,17 +18,29 @@ loss's original VGG19 did.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
 
-from spl_tf.validation import check_pair, empty_per_image, is_empty_batch, reduce_empty_batch
+from spl_tf.validation import (
+    check_finite_number,
+    check_image_dtype,
+    check_names,
+    check_optional_name,
+    check_pair,
+    empty_per_image,
+    is_empty_batch,
+    reduce_empty_batch,
+)
 
 NETWORKS = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
 # ImageNet channel means in BGR order, on the 0..255 scale (Keras "caffe" mode).
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+IMAGE_RANGE = (-1.0, 1.0)
+"""The range of the images every feature loss takes (`preprocess` maps it)."""
 
 
 def keras_layer_name(name: str) -> str:
@@ -54,6 +66,10 @@ def VGGFeatures(
         raise ValueError(f"network must be one of {sorted(NETWORKS)}; got {network!r}")
     if pooling not in ("max", "avg"):
         raise ValueError(f"pooling must be 'max' or 'avg'; got {pooling!r}")
+    if not (weights is None or isinstance(weights, (str, os.PathLike))):
+        # Keras would say "File format not supported: filepath=3", naming no argument.
+        raise ValueError(f"weights must be 'imagenet', the path of a weights file or None, "
+                         f"got {weights!r}.")
     if not layer_names:
         raise ValueError("layer_names must name at least one layer")
     base = NETWORKS[network](include_top=False, weights=weights, input_shape=(None, None, 3))
@@ -98,9 +114,9 @@ class FeatureLoss(keras.losses.Loss):
     """
 
     def __init__(self, layers, layer_weights, network, weights, pooling, reduction, name):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
-        self.layers = tuple(layers)
-        self.layer_weights = (tuple(float(w) for w in layer_weights) if layer_weights
+        super().__init__(name=check_optional_name(name), reduction=reduction, dtype="float32")
+        self.layers = check_names(layers, "layers")
+        self.layer_weights = (_check_layer_weights(layer_weights) if layer_weights is not None
                               else (1.0,) * len(self.layers))
         if len(self.layer_weights) != len(self.layers):
             raise ValueError(f"layer_weights has {len(self.layer_weights)} entries for "
@@ -109,6 +125,8 @@ class FeatureLoss(keras.losses.Loss):
         self.extractor = VGGFeatures(self.layers, network, weights, pooling)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras casts both to float32 before `call`: integer images are seen here only.
+        check_float_images(self.name, ("y_true", y_true), ("y_pred", y_pred))
         # Keras leaves the values of an empty batch unreduced (an empty tensor).
         value = super().__call__(y_true, y_pred, sample_weight)
         return reduce_empty_batch(value, self.reduction)
@@ -136,7 +154,25 @@ class FeatureLoss(keras.losses.Loss):
 
 
 def check_rgb_pair(fn_name: str, first, second):
-    """ValueError unless both `(name, tensor)` are RGB image batches of the same shape;
-    the two tensors to compute with (`spl_tf.validation.check_same_shape`)."""
-    return check_pair(fn_name, first, second, channels=3, description="RGB images",
-               hint=" in [-1, 1] (the VGG feature extractor's input)")
+    """ValueError unless both `(name, tensor)` are float RGB image batches of the same
+    shape; the two tensors to compute with (`spl_tf.validation.check_same_shape`)."""
+    pair = check_pair(fn_name, first, second, channels=3, description="RGB images",
+                      hint=" in [-1, 1] (the VGG feature extractor's input)")
+    check_float_images(fn_name, first, second)
+    return pair
+
+
+def check_float_images(fn_name: str, *images: tuple[str, object]) -> None:
+    """ValueError on integer `(name, images)`: the feature losses take floats in [-1, 1]."""
+    for arg_name, x in images:
+        check_image_dtype(fn_name, arg_name, x, IMAGE_RANGE, takes_value_range=False)
+
+
+def _check_layer_weights(layer_weights) -> tuple[float, ...]:
+    """One finite number per layer (`float()` of a string would not name the argument)."""
+    try:
+        weights = tuple(layer_weights)
+    except TypeError:
+        raise ValueError(f"layer_weights must be a sequence of numbers (one per layer) or "
+                         f"None, got {layer_weights!r}.") from None
+    return tuple(check_finite_number(w, f"layer_weights[{i}]") for i, w in enumerate(weights))

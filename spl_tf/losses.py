@@ -19,9 +19,11 @@ arguments). Its `y_true` holds both images, (N, H, W, 6).
 
 Every argument is checked before computing (`spl_tf.validation`): a wrong
 rank, shape, channel count, dtype or `value_range` is a ValueError that names
-the loss and the argument. Inside a `tf.function` traced with unknown sizes
-(an input signature with a `None` batch), `y_true` and `y_pred` of different
-sizes fail when the graph runs. An empty batch gives an empty vector per image
+the loss and the argument, as are integer images (uint8) with a float
+`value_range` such as the default (pass `value_range=(0, 255)` or convert) and
+a constructor argument of the wrong kind. Inside a `tf.function` traced with
+unknown sizes (an input signature with a `None` batch), `y_true` and `y_pred` of
+different sizes fail when the graph runs. An empty batch gives an empty vector per image
 and 0 once reduced ("sum", "sum_over_batch_size").
 """
 
@@ -35,6 +37,10 @@ from keras import ops
 from spl_tf.profiles import DX, DY, IDENTITY, weighted_profiles
 from spl_tf.validation import (
     check_batch,
+    check_bool,
+    check_finite_number,
+    check_image_dtype,
+    check_optional_name,
     check_pair,
     check_same_shape,
     check_value_range,
@@ -52,7 +58,7 @@ def gradient_profile_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    y_true, y_pred = _check_images("GPL", y_true, y_pred, rgb=False)
+    y_true, y_pred = _check_images("GPL", y_true, y_pred, value_range, rgb=False)
     return weighted_profiles(y_true, y_pred, _gradient_terms(1.0), value_range)
 
 
@@ -71,8 +77,8 @@ def colour_profile_loss(
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    y_true, y_pred = _check_images("CPL", y_true, y_pred, rgb=True)
-    terms = _colour_terms(1.0, rgb, yuv, yuv_gradients)
+    y_true, y_pred = _check_images("CPL", y_true, y_pred, value_range, rgb=True)
+    terms = _colour_terms(1.0, *_check_switches(rgb, yuv, yuv_gradients))
     return weighted_profiles(y_true, y_pred, terms, value_range)
 
 
@@ -92,9 +98,11 @@ def spatial_profile_loss(
     """
     value_range = check_value_range(value_range)
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    y_true, y_pred = _check_images("SPL", y_true, y_pred, rgb=True)
+    y_true, y_pred = _check_images("SPL", y_true, y_pred, value_range, rgb=True)
+    gp_weight, cp_weight = _check_weights(gp_weight, cp_weight)
     terms = _gradient_terms(gp_weight)
-    for key, weight in _colour_terms(cp_weight, rgb, yuv, yuv_gradients).items():
+    switches = _check_switches(rgb, yuv, yuv_gradients)
+    for key, weight in _colour_terms(cp_weight, *switches).items():
         terms[key] = terms.get(key, 0.0) + weight
     return weighted_profiles(y_true, y_pred, terms, value_range)
 
@@ -103,10 +111,12 @@ class _ProfileLoss(keras.losses.Loss):
     """What every profile loss holds: the input range, a float32 computation."""
 
     def __init__(self, value_range, reduction, name):
-        super().__init__(name=name, reduction=reduction, dtype="float32")
+        super().__init__(name=check_optional_name(name), reduction=reduction, dtype="float32")
         self.value_range = check_value_range(value_range)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras casts both to float32 before `call`: integer images are seen here only.
+        _check_dtypes(type(self).__name__, y_true, y_pred, self.value_range)
         # Keras leaves the values of an empty batch unreduced (an empty tensor).
         value = super().__call__(y_true, y_pred, sample_weight)
         return reduce_empty_batch(value, self.reduction)
@@ -120,7 +130,7 @@ class _ColourSwitchedLoss(_ProfileLoss):
 
     def __init__(self, rgb, yuv, yuv_gradients, value_range, reduction, name):
         super().__init__(value_range, reduction, name)
-        self.rgb, self.yuv, self.yuv_gradients = bool(rgb), bool(yuv), bool(yuv_gradients)
+        self.rgb, self.yuv, self.yuv_gradients = _check_switches(rgb, yuv, yuv_gradients)
 
     def get_config(self):
         return {
@@ -227,7 +237,7 @@ class SPL(_ColourSwitchedLoss):
         name: str | None = None,
     ):
         super().__init__(rgb, yuv, yuv_gradients, value_range, reduction, name)
-        self.gp_weight, self.cp_weight = float(gp_weight), float(cp_weight)
+        self.gp_weight, self.cp_weight = _check_weights(gp_weight, cp_weight)
 
     def call(self, y_true, y_pred):
         return spatial_profile_loss(
@@ -261,6 +271,7 @@ def makeup_loss(y_true, y_pred, value_range=DEFAULT_RANGE):
     check_batch("MakeupLoss", "y_true", y_true, channels=6,
                 description="source and reference RGB images", hint=_MAKEUP_HINT)
     check_batch("MakeupLoss", "y_pred", y_pred, channels=3, description="RGB images")
+    _check_dtypes("MakeupLoss", y_true, y_pred, value_range)
     y_true, y_pred = check_same_shape("MakeupLoss", ("y_true", y_true), ("y_pred", y_pred),
                                       axes=(0, 1, 2))
     source, reference = y_true[..., :3], y_true[..., 3:]
@@ -329,14 +340,36 @@ _RGB_HINT = (" (its colour terms convert RGB to YUV; GPL works on any number of 
              "channels)")
 
 
-def _check_images(loss: str, y_true, y_pred, rgb: bool):
+def _check_images(loss: str, y_true, y_pred, value_range: tuple[float, float], rgb: bool):
     """ValueError naming what was expected, before any computation; the two batches to
     compute with (`spl_tf.validation.check_same_shape`).
 
     Both must be rank-4 NHWC batches of the same shape (unknown dimensions
-    aside) with a known channel count, 3 for the colour losses.
+    aside) with a known channel count, 3 for the colour losses, and not integer
+    images with a float `value_range` (`check_image_dtype`).
     """
     if rgb:
-        return check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), channels=3,
+        pair = check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), channels=3,
                           description="RGB images", hint=_RGB_HINT)
-    return check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), known=("channels",))
+    else:
+        pair = check_pair(loss, ("y_true", y_true), ("y_pred", y_pred), known=("channels",))
+    _check_dtypes(loss, y_true, y_pred, value_range)
+    return pair
+
+
+def _check_dtypes(loss: str, y_true, y_pred, value_range: tuple[float, float]) -> None:
+    """No integer images with a float `value_range` (see `check_image_dtype`)."""
+    for arg_name, images in (("y_true", y_true), ("y_pred", y_pred)):
+        check_image_dtype(loss, arg_name, images, value_range)
+
+
+def _check_switches(rgb, yuv, yuv_gradients) -> tuple[bool, bool, bool]:
+    """The colour terms' switches, each True or False (`bool("no")` would be True)."""
+    return (check_bool(rgb, "rgb"), check_bool(yuv, "yuv"),
+            check_bool(yuv_gradients, "yuv_gradients"))
+
+
+def _check_weights(gp_weight, cp_weight) -> tuple[float, float]:
+    """SPL's two weights, finite numbers (any sign: a negative weight is a choice)."""
+    return check_finite_number(gp_weight, "gp_weight"), check_finite_number(cp_weight,
+                                                                             "cp_weight")

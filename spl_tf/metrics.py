@@ -34,6 +34,13 @@ sigma=1.5, use_sample_covariance=False, data_range=255)`. With
 
 Identical images have an MSE of 0 and so a PSNR of +inf (never NaN).
 
+Inputs are checked before computing (`spl_tf.validation`). Integer images
+(uint8) need their own `value_range`, `(0, 255)`: with the default `(-1, 1)`
+they would give numbers that mean nothing (-2.95 dB for a PSNR of 39.16).
+Images whose values are known (NumPy arrays, eager tensors; not traced ones)
+must lie in `value_range`, to float rounding
+(`spl_tf.validation.RANGE_TOLERANCE`).
+
 Written with `keras.ops` only: runs on the TensorFlow and JAX backends,
 eagerly or compiled (`tf.function(jit_compile=True)`, `jax.jit`). Inputs are
 NHWC batches; results are float32 of shape (N,), one value per image.
@@ -47,6 +54,9 @@ import numpy as np
 from keras import ops
 
 from spl_tf.validation import (
+    check_bool,
+    check_image_dtype,
+    check_image_values,
     check_last_axis,
     check_non_negative_int,
     check_pair,
@@ -82,17 +92,22 @@ def _gaussian_taps(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nda
 
 
 def _check_pair(
-    fn_name: str, y_true, y_pred, y_channel: bool, shave: int, min_size: int,
-    known: tuple[str, ...] = (),
+    fn_name: str, y_true, y_pred, value_range: ValueRange, y_channel: bool, shave: int,
+    min_size: int, known: tuple[str, ...] = (),
 ):
     """Raise ValueError on anything the metrics cannot compute, before computing; the
-    pair to compute with (see `spl_tf.validation.check_same_shape`).
+    pair to compute with (see `spl_tf.validation.check_same_shape`) and the checked
+    `value_range`.
 
     Rank, dtype, shape and channels go through `spl_tf.validation`: unknown
     (None) dimensions, as in a `tf.function` traced without full shapes, are
     checked one by one where known, except that `y_channel=True` needs the
-    channel count known (3), as do the axes in `known`.
+    channel count known (3), as do the axes in `known`. Integer images need
+    their own range (`value_range=(0, 255)`), and images whose values are known
+    (NumPy, eager) must lie in `value_range` (`check_image_values`).
     """
+    value_range = check_value_range(value_range)
+    y_channel = check_bool(y_channel, "y_channel")
     channels = 3 if y_channel else None
     hint = (" (y_channel=True needs RGB: pass y_channel=False to use the channels "
             "as they are)")
@@ -110,7 +125,9 @@ def _check_pair(
                 f"{_left(width, shave)} pixels of the {height}x{width} images; "
                 f"at least {min_size}x{min_size} are needed"
             )
-    return pair
+    for name, images in (("y_true", y_true), ("y_pred", y_pred)):
+        check_image_values(fn_name, name, images, value_range)
+    return (*pair, value_range)
 
 
 def _as_arrays(*xs):
@@ -146,6 +163,8 @@ def rgb_to_y(images, value_range: ValueRange = (-1.0, 1.0)):
     """
     images = _as_arrays(images)[0]
     check_last_axis("rgb_to_y", "images", images, 3, "RGB images")
+    value_range = check_value_range(value_range)
+    check_image_dtype("rgb_to_y", "images", images, value_range)
     return _rgb255_to_y(_to_255(images, value_range))
 
 
@@ -202,8 +221,8 @@ def psnr_from_mse(mse):
 
 def _mse(fn_name: str, y_true, y_pred, value_range: ValueRange, shave: int, y_channel: bool):
     y_true, y_pred = _as_arrays(y_true, y_pred)
-    y_true, y_pred = _check_pair(fn_name, y_true, y_pred, y_channel, shave, min_size=1)
-    value_range = check_value_range(value_range)
+    y_true, y_pred, value_range = _check_pair(fn_name, y_true, y_pred, value_range, y_channel,
+                                              shave, min_size=1)
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
     return ops.mean(ops.square(a - b), axis=(1, 2, 3))
@@ -264,9 +283,8 @@ def ssim(
     """
     y_true, y_pred = _as_arrays(y_true, y_pred)
     # The Gaussian window is built per channel: their number must be known.
-    y_true, y_pred = _check_pair("ssim", y_true, y_pred, y_channel, shave,
-                                 min_size=SSIM_WINDOW, known=("channels",))
-    value_range = check_value_range(value_range)
+    y_true, y_pred, value_range = _check_pair("ssim", y_true, y_pred, value_range, y_channel,
+                                              shave, min_size=SSIM_WINDOW, known=("channels",))
     a = _prepare(y_true, value_range, shave, y_channel)
     b = _prepare(y_pred, value_range, shave, y_channel)
     return ops.mean(_ssim_per_channel(a, b), axis=-1)

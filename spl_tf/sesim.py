@@ -45,9 +45,12 @@ from keras import ops
 from spl_tf.features import FeatureLoss, VGGFeatures, check_rgb_pair, keras_layer_name
 from spl_tf.validation import (
     check_batch,
+    check_bool,
+    check_names,
     check_positive_int,
     check_positive_number,
     check_same_shape,
+    check_seed,
     empty_per_image,
     is_empty_batch,
 )
@@ -309,12 +312,12 @@ class FSeSimLoss(FeatureLoss):
                 f"FSeSimLoss mode must be 'cos' or 'l1', got {mode!r} (the contrastive "
                 "'info' mode trains the heads of LSeSim: LSeSim.head_loss)."
             )
-        self.mode, self.normalize = mode, bool(normalize)
+        self.mode, self.normalize = mode, check_bool(normalize, "normalize")
         self.patch_size = check_positive_int(patch_size, "patch_size", optional=True)
         self.num_queries = check_positive_int(num_queries, "num_queries", optional=True)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        layers = tuple(layers)
+        self.seed = check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        layers = check_names(layers, "layers")
         if layer_weights is None:
             layer_weights = (1.0 / max(len(layers), 1),) * len(layers)
         super().__init__(layers, layer_weights, network, weights, pooling, reduction, name)
@@ -365,11 +368,13 @@ class LSeSim(keras.layers.Layer):
             raise ValueError(f"LSeSim mode (of the generator loss) must be 'cos' or 'l1', "
                              f"got {mode!r}.")
         temperature = check_positive_number(temperature, "temperature")
-        self.layer_names, self.mode, self.normalize = tuple(layers), mode, bool(normalize)
+        self.layer_names, self.mode = check_names(layers, "layers"), mode
+        self.normalize = check_bool(normalize, "normalize")
         self.patch_size = check_positive_int(patch_size, "patch_size", optional=True)
         self.num_queries = check_positive_int(num_queries, "num_queries", optional=True)
         head_units = check_positive_int(head_units, "head_units", optional=True)
-        self.temperature, self.head_units, self.seed = temperature, head_units, seed
+        self.temperature, self.head_units = temperature, head_units
+        self.seed = check_seed(seed)
         # `weights` is a Layer property: keep the extractor's argument apart.
         self.network, self.vgg_weights, self.pooling = network, weights, pooling
         self.extractor = VGGFeatures(self.layer_names, network, weights, pooling)
@@ -379,7 +384,7 @@ class LSeSim(keras.layers.Layer):
             channels = self.extractor.get_layer(keras_layer_name(name)).filters
             head.build((None, None, None, channels))
             self.heads.append(head)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, images):
         """The head outputs of every layer, a list in `layers` order."""

@@ -4,7 +4,12 @@ Each function raises a `ValueError` that names the function and the argument
 at fault, says what was expected and what was got, before anything is
 computed. They read static information (shapes, dtypes, Python values), so
 they work the same eagerly, inside a `tf.function` / `jax.jit` trace and on
-Keras symbolic tensors.
+Keras symbolic tensors; `check_image_values` alone also reads the values of
+arrays that have them (NumPy, eager tensors), for the metrics.
+
+Images of an integer dtype (uint8) with a float `value_range` (`(-1, 1)`,
+`(0, 1)`) are refused by every loss and metric (`check_image_dtype`): they
+would give plausible numbers that mean nothing.
 
 Shapes may hold unknown (`None`) dimensions, as in a `tf.function` traced with
 an `input_signature` of `None` sizes. A size the computation builds shapes
@@ -22,7 +27,11 @@ reduced by Keras ("sum", "sum_over_batch_size") is 0 (`reduce_empty_batch`).
                 known=("height", "width", "channels"))
     y_true, y_pred = check_same_shape("SPL", ("y_true", y_true), ("y_pred", y_pred))
     low, high = check_value_range(value_range)
+    check_image_dtype("SPL", "y_true", y_true, (low, high))    # no uint8 with (-1, 1)
+    check_image_values("psnr", "y_true", y_true, (low, high))  # metrics: nor values outside
     patch_size = check_positive_int(patch_size, "patch_size", optional=True)
+    gp_weight = check_finite_number(gp_weight, "gp_weight")
+    rgb = check_bool(rgb, "rgb")
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -357,6 +366,132 @@ def check_value_range(
     return low, high
 
 
+# --- images and their value_range ---------------------------------------------------
+
+RANGE_TOLERANCE = 1e-3
+"""How far concrete values may lie outside `value_range`, as a fraction of `high - low`:
+float rounding (`x / 127.5 - 1` of 255 is 1 + 1e-7), well under one 8-bit level (1/255)."""
+
+
+def check_image_dtype(
+    fn_name: str,
+    arg_name: str,
+    x: Any,
+    value_range: tuple[float, float],
+    *,
+    takes_value_range: bool = True,
+) -> None:
+    """Refuse integer images with a float `value_range` (high <= 1, as (-1, 1) and (0, 1)).
+
+    Integer pixels (uint8 straight from a file) are whole numbers, so a range that
+    ends at 1 holds at most three of their values: computed anyway, uint8 images
+    give numbers that look plausible and mean nothing (a PSNR of -2.95 dB for
+    39.16). Reads the static dtype only, so it works inside traces too.
+
+    Args:
+        fn_name, arg_name: The function (or loss) and the argument, for the message.
+        x: The images; anything without a `dtype` (a list) is let through.
+        value_range: The checked `(low, high)` the images are taken to be in.
+        takes_value_range: Whether `fn_name` has a `value_range` argument; without
+            one the message only asks for a conversion to float.
+
+    Raises:
+        ValueError: on an integer dtype with `high <= 1`.
+    """
+    dtype = keras.backend.standardize_dtype(x.dtype) if hasattr(x, "dtype") else "float"
+    low, high = value_range
+    if "int" not in dtype or high > 1:
+        return
+    convert = (f"convert {arg_name} to float in [{low:g}, {high:g}] first"
+               f"{_conversion_example(dtype, low, high)}")
+    if takes_value_range:
+        int_low, int_high = _integer_range(dtype)
+        fix = (f"pass value_range=({int_low}, {int_high}), the range of {dtype} "
+               f"images, or {convert}")
+        got = f"with value_range=({low:g}, {high:g}), a range of float images"
+    else:
+        fix, got = convert, f"but it takes float images in [{low:g}, {high:g}]"
+    raise ValueError(f"{fn_name} got {arg_name} of integer dtype {dtype} {got}: {fix}.")
+
+
+def check_image_values(
+    fn_name: str, arg_name: str, x: Any, value_range: tuple[float, float]
+) -> None:
+    """`check_image_dtype`, then refuse concrete values outside `value_range` by more
+    than rounding (`RANGE_TOLERANCE`).
+
+    For the metrics, whose numbers are only comparable on images in their range.
+    Values are read only where they exist: NumPy arrays, and eager tensors (a min
+    and a max on their device). A traced or symbolic tensor (`tf.function`,
+    `jax.jit`, `keras.Input`) has none, and is let through.
+
+    Raises:
+        ValueError: naming the argument, the values found and the range.
+    """
+    check_image_dtype(fn_name, arg_name, x, value_range)
+    extremes = _concrete_extremes(x)
+    if extremes is None:
+        return
+    (found_low, found_high), (low, high) = extremes, value_range
+    margin = RANGE_TOLERANCE * (high - low)
+    expected = f"{fn_name} expects {arg_name} in value_range=({low:g}, {high:g})"
+    if math.isnan(found_low) or math.isnan(found_high):  # min and max propagate NaN
+        raise ValueError(f"{expected}; got NaN values.")
+    if found_low < low - margin or found_high > high + margin:
+        raise ValueError(
+            f"{expected}; got values from {found_low:g} to {found_high:g}. Pass the "
+            f"value_range the images are in, or clip them to it (e.g. np.clip({arg_name}, "
+            f"{low:g}, {high:g}))."
+        )
+
+
+def _integer_range(dtype: str) -> tuple[int, int]:
+    """The values of an 8- or 16-bit dtype; (0, 255) for wider ones (8-bit values
+    held in int32 are common, their full range is not)."""
+    info = np.iinfo(dtype)
+    return (int(info.min), int(info.max)) if info.bits <= 16 else (0, 255)
+
+
+def _conversion_example(dtype: str, low: float, high: float) -> str:
+    """`" (e.g. x / 127.5 - 1)"` for the usual ranges; "" for others."""
+    int_low, int_high = _integer_range(dtype)
+    if int_low != 0:
+        return ""
+    if (low, high) == (-1.0, 1.0):
+        return f" (e.g. x / {int_high / 2:g} - 1)"
+    if (low, high) == (0.0, 1.0):
+        return f" (e.g. x / {int_high})"
+    return ""
+
+
+def _concrete_extremes(x: Any) -> tuple[float, float] | None:
+    """(min, max) of `x` where its values exist and it has any; None otherwise."""
+    if not _is_concrete(x) or 0 in (static_shape(x) or (0,)):
+        return None
+    if isinstance(x, np.ndarray):
+        return float(np.min(x)), float(np.max(x))
+    return (float(ops.convert_to_numpy(ops.min(x))), float(ops.convert_to_numpy(ops.max(x))))
+
+
+def _is_concrete(x: Any) -> bool:
+    """Whether `x` holds values now: a NumPy array or an eager tensor, not a trace's."""
+    if isinstance(x, np.ndarray):
+        return True
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return isinstance(x, tf.Tensor) and tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+    return False
+
+
+# --- constructor arguments ---------------------------------------------------------
+
+
 def check_positive_int(value: Any, name: str, optional: bool = False) -> int | None:
     """Check that `value` is an integer >= 1 (or None when `optional`); return it as int.
 
@@ -376,6 +511,57 @@ def check_positive_number(value: Any, name: str) -> float:
     if not _is_real(value) or not (math.isfinite(float(value)) and float(value) > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
     return float(value)
+
+
+def check_finite_number(value: Any, name: str) -> float:
+    """Check that `value` is a finite real number (not a bool); return it as float.
+
+    Where `float()` would say "could not convert string to float: 'x'" and name
+    nothing, or let `inf` and `nan` through to every value computed with it.
+    """
+    if not _is_real(value) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check that `value` is True or False (Python or NumPy); return it as bool.
+
+    `bool()` would take any object: `rgb="no"` would switch the term on.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def check_names(value: Any, name: str) -> tuple[str, ...]:
+    """Check that `value` is a non-empty sequence of strings; return it as a tuple.
+
+    A single string is refused: iterated, `"conv3_2"` would be seven layer names.
+    """
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be a sequence of names, got the string {value!r}: "
+                         f"pass ({value!r},).")
+    names = tuple(value) if isinstance(value, Iterable) else ()
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{name} must be a non-empty sequence of names, got {value!r}.")
+    return names
+
+
+def check_optional_name(value: Any, name: str = "name") -> str | None:
+    """Check that `value` is a string or None (a Keras object's `name`); return it."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string or None, got {value!r}.")
+    return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int | None:
+    """Check that `value` is a random seed, an integer >= 0, or None; return it.
+
+    Negative seeds pass Keras's `SeedGenerator` but fail on JAX ("Python integer
+    -1 out of bounds for uint32") at the first draw.
+    """
+    return check_non_negative_int(value, name, optional=True)
 
 
 def _check_int(value, name: str, optional: bool, minimum: int, what: str) -> int | None:

@@ -7,12 +7,14 @@ JAX by `test_this_file_under_jax`.
 """
 
 import functools
+import inspect
 import math
 import re
 
 import keras
 import numpy as np
 import pytest
+import skimage.data
 from keras import ops
 
 from backend_utils import check_all_passed, rerun_under_jax, value_and_grads
@@ -25,6 +27,7 @@ from spl_tf import (
     LSeSim,
     MakeupLoss,
     PerceptualLoss,
+    StyleLoss,
     colour_profile_loss,
     contextual_loss,
     gradient_profile_loss,
@@ -32,15 +35,20 @@ from spl_tf import (
     spatial_correlative_loss,
     spatial_profile_loss,
 )
-from spl_tf.metrics import psnr, rgb_to_y, ssim
+from spl_tf.metrics import mse, psnr, rgb_to_y, ssim
 from spl_tf.validation import (
     check_batch,
+    check_bool,
+    check_finite_number,
+    check_image_dtype,
     check_last_axis,
+    check_names,
     check_non_negative_int,
     check_pair,
     check_positive_int,
     check_positive_number,
     check_same_shape,
+    check_seed,
     check_value_range,
     static_shape,
 )
@@ -363,6 +371,311 @@ def test_metrics_shave_must_be_an_integer():
     assert np.isposinf(ops.convert_to_numpy(psnr(images, images, shave=np.int64(2)))).all()
 
 
+# --- guarded inputs: integer images, values outside value_range, constructor arguments
+
+
+U8 = np.stack([skimage.data.astronaut()[100:116, 200:216],
+               skimage.data.astronaut()[300:316, 300:316]])
+"""Two uint8 RGB pictures, 16x16 (large enough for SSIM's window)."""
+
+
+def _as_float(u8, value_range=(-1.0, 1.0)):
+    low, high = value_range
+    return (low + u8.astype("float32") / 255 * (high - low)).astype("float32")
+
+
+@functools.cache
+def _style_loss():
+    return StyleLoss(("block1_conv1",), weights=None, name="style")
+
+
+@functools.cache
+def _lsesim():
+    return LSeSim(("relu1_1",), weights=None)
+
+
+# Every loss and metric on images: (test id, name in its messages, builder of a
+# function of (y_true, y_pred), whether it takes a value_range).
+_ON_IMAGES = [
+    *[(f"{kind}()", kind, functools.partial(_profile_loss, kind), True)
+      for kind in ("SPL", "CPL", "GPL", "MakeupLoss")],
+    ("spatial_profile_loss", "SPL", lambda: spatial_profile_loss, True),
+    ("colour_profile_loss", "CPL", lambda: colour_profile_loss, True),
+    ("gradient_profile_loss", "GPL", lambda: gradient_profile_loss, True),
+    ("makeup_loss", "MakeupLoss", lambda: makeup_loss, True),
+    ("PerceptualLoss", "vgg", lambda: _feature_loss("perceptual"), False),
+    ("ContextualLoss", "cx", lambda: _feature_loss("contextual"), False),
+    ("FSeSimLoss", "fsesim", lambda: _feature_loss("fsesim"), False),
+    ("StyleLoss", "style", _style_loss, False),
+    ("LSeSim.generator_loss", "LSeSim.generator_loss", lambda: _lsesim().generator_loss,
+     False),
+    ("LSeSim.head_loss", "LSeSim.head_loss",
+     lambda: lambda source, output: _lsesim().head_loss(source, output, output), False),
+    ("psnr", "psnr", lambda: psnr, True),
+    ("ssim", "ssim", lambda: ssim, True),
+    ("mse", "mse", lambda: mse, True),
+    ("rgb_to_y", "rgb_to_y", lambda: lambda images, _=None, **kw: rgb_to_y(images, **kw), True),
+]
+_WITH_RANGE = [case for case in _ON_IMAGES if case[3]]
+_IDS_WITH_RANGE = [case[0] for case in _WITH_RANGE]
+
+
+_ARGUMENT_NAMES = {
+    "rgb_to_y": {"y_true": "images"},
+    "LSeSim.generator_loss": {"y_true": "source", "y_pred": "output"},
+    "LSeSim.head_loss": {"y_true": "source", "y_pred": "output"},
+}
+"""Where a function names its two images otherwise than y_true and y_pred."""
+
+
+def _call(name, fn, y_true, y_pred):
+    """`fn(y_true, y_pred)`; MakeupLoss's y_true holds the RGB pair side by side."""
+    if name == "MakeupLoss":
+        y_true = np.concatenate([y_true, y_true], axis=-1)
+    return fn(y_true, y_pred)
+
+
+def _with_range(case_id, make, value_range):
+    """`make()` with `value_range`: the Loss classes take it when built, the rest when called."""
+    if case_id.endswith("()"):
+        return {"SPL()": SPL, "CPL()": CPL, "GPL()": GPL, "MakeupLoss()": MakeupLoss}[case_id](
+            value_range=value_range)
+    return functools.partial(make(), value_range=value_range)
+
+
+# Each case with each of its image arguments (rgb_to_y has one).
+_INTEGER_CASES = [(*case, argument) for case in _ON_IMAGES
+                  for argument in ("y_true", "y_pred")[:1 if case[1] == "rgb_to_y" else 2]]
+
+
+@pytest.mark.parametrize("case_id,name,make,takes_range,argument", _INTEGER_CASES,
+                         ids=[f"{case[0]}-{case[-1]}" for case in _INTEGER_CASES])
+def test_integer_images_with_a_float_range_are_refused(case_id, name, make, takes_range,
+                                                       argument):
+    # uint8 with the default (-1, 1) gave a plausible number: PSNR -2.95 dB for 39.16.
+    images = {"y_true": _as_float(U8), "y_pred": _as_float(U8)}
+    images[argument] = U8
+    named = _ARGUMENT_NAMES.get(name, {}).get(argument, argument)
+    if takes_range:
+        pattern = (rf"^{re.escape(name)} got {named} of integer dtype uint8 with "
+                   r"value_range=\(-1, 1\), a range of float images: pass value_range=\(0, "
+                   rf"255\), the range of uint8 images, or convert {named} to float in "
+                   r"\[-1, 1\] first \(e\.g\. x / 127\.5 - 1\)\.$")
+    else:
+        pattern = (rf"^{re.escape(name)} got {named} of integer dtype uint8 but it takes "
+                   rf"float images in \[-1, 1\]: convert {named} to float in \[-1, 1\] "
+                   r"first \(e\.g\. x / 127\.5 - 1\)\.$")
+    with pytest.raises(ValueError, match=pattern):
+        _call(name, make(), images["y_true"], images["y_pred"])
+
+
+@pytest.mark.parametrize("case_id,name,make,takes_range", _WITH_RANGE, ids=_IDS_WITH_RANGE)
+def test_integer_images_are_refused_with_zero_one_too(case_id, name, make, takes_range):
+    pattern = (rf"^{re.escape(name)} got \w+ of integer dtype int32 with value_range=\(0, "
+               r"1\).*pass value_range=\(0, 255\).*to float in \[0, 1\] first \(e\.g\. x / "
+               r"255\)")
+    with pytest.raises(ValueError, match=pattern):
+        _call(name, _with_range(case_id, make, (0, 1)), U8.astype("int32"),
+              _as_float(U8, (0, 1)))
+
+
+@pytest.mark.parametrize("case_id,name,make,takes_range", _WITH_RANGE, ids=_IDS_WITH_RANGE)
+def test_integer_images_with_their_range_give_the_float_value(case_id, name, make,
+                                                              takes_range):
+    noisy = np.clip(U8 + np.random.default_rng(0).integers(-20, 21, U8.shape), 0, 255)
+    noisy = noisy.astype("uint8")
+    as_u8 = _call(name, _with_range(case_id, make, (0, 255)), U8, noisy)
+    as_float = _call(name, make(), _as_float(U8), _as_float(noisy))
+    np.testing.assert_allclose(ops.convert_to_numpy(as_u8), ops.convert_to_numpy(as_float),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_the_psnr_of_uint8_images():
+    # The case of the issue: the default range gave -2.95 dB for 39.16.
+    noisy = np.clip(U8.astype(int) + np.random.default_rng(0).integers(-4, 5, U8.shape), 0,
+                    255).astype("uint8")
+    got = ops.convert_to_numpy(psnr(U8, noisy, value_range=(0, 255), y_channel=False))
+    squared = (U8.astype(float) - noisy) ** 2
+    np.testing.assert_allclose(got, 10 * np.log10(255**2 / squared.mean(axis=(1, 2, 3))),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match=r"pass value_range=\(0, 255\)"):
+        psnr(U8, noisy)
+
+
+@pytest.mark.parametrize("dtype,expected", [("uint16", "(0, 65535)"), ("int8", "(-128, 127)"),
+                                            ("int64", "(0, 255)")])
+def test_the_message_suggests_the_range_of_the_dtype(dtype, expected):
+    with pytest.raises(ValueError, match=rf"integer dtype {dtype} .*pass value_range="
+                                         rf"{re.escape(expected)}, the range of {dtype} images"):
+        check_image_dtype("f", "x", np.zeros((1, 2, 2, 3), dtype), (-1.0, 1.0))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_float_images_and_integer_ranges_pass_the_dtype_check(dtype):
+    check_image_dtype("f", "x", ops.zeros((1, 2, 2, 3), dtype), (-1.0, 1.0))
+    check_image_dtype("f", "x", np.zeros((1, 2, 2, 3), "uint8"), (0.0, 255.0))
+    check_image_dtype("f", "x", np.zeros((1, 2, 2, 3), "uint16"), (0.0, 1023.0))
+
+
+_METRICS = {"psnr": psnr, "ssim": ssim, "mse": mse}
+
+
+@pytest.mark.parametrize("argument", ["y_true", "y_pred"])
+@pytest.mark.parametrize("name", sorted(_METRICS))
+def test_metrics_refuse_values_outside_the_range(name, argument):
+    # The usual slip: images on 0..255 (or 0..1) as float, the default range (-1, 1).
+    images = {"y_true": _as_float(U8), "y_pred": _as_float(U8)}
+    images[argument] = U8.astype("float32")
+    low, high = float(U8.min()), float(U8.max())
+    pattern = (rf"^{name} expects {argument} in value_range=\(-1, 1\); got values from "
+               rf"{low:g} to {high:g}\. Pass the value_range the images are in, or clip them "
+               rf"to it \(e\.g\. np\.clip\({argument}, -1, 1\)\)\.$")
+    with pytest.raises(ValueError, match=pattern):
+        _METRICS[name](**images)
+    images = {"y_true": _as_float(U8, (0, 1)), "y_pred": _as_float(U8, (0, 1))}
+    images[argument][0, 0, 0, 0] = -0.5
+    with pytest.raises(ValueError, match=rf"{argument} in value_range=\(0, 1\); got values "
+                                         r"from -0\.5 to"):
+        _METRICS[name](**images, value_range=(0, 1))
+
+
+@pytest.mark.parametrize("name", sorted(_METRICS))
+def test_metrics_accept_rounding_beyond_the_range(name):
+    rounded = _as_float(U8)
+    # The tolerance is 1e-3 of the range's width: 0.002 here.
+    rounded[0, 0, 0], rounded[0, 0, 1] = 1.0015, -1.0015
+    _METRICS[name](rounded, _as_float(U8))
+    rounded[0, 0, 2] = 1.006
+    with pytest.raises(ValueError, match=r"got values from -1\.0015 to 1\.006"):
+        _METRICS[name](rounded, _as_float(U8))
+
+
+@pytest.mark.parametrize("name", sorted(_METRICS))
+def test_metrics_refuse_eager_tensors_and_nan(name):
+    outside = _as_float(U8)
+    outside[0, 1, 2, 0] = 1.5
+    outside = ops.convert_to_tensor(outside)
+    with pytest.raises(ValueError, match=r"expects y_true in value_range=\(-1, 1\); got "
+                                         r"values from -?[\d.]+ to 1\.5\."):
+        _METRICS[name](outside, _as_float(U8))
+    nan = _as_float(U8)
+    nan[1, 3, 4, 2] = np.nan
+    with pytest.raises(ValueError, match=rf"^{name} expects y_pred in value_range=\(-1, 1\); "
+                                         r"got NaN values\.$"):
+        _METRICS[name](_as_float(U8), nan)
+
+
+def test_integer_values_outside_their_range_are_refused():
+    assert U8.max() > 100
+    with pytest.raises(ValueError, match=rf"psnr expects y_true in value_range=\(0, 100\); "
+                                         rf"got values from {U8.min()} to {U8.max()}\."):
+        psnr(U8, U8, value_range=(0, 100))
+
+
+def test_the_losses_leave_values_outside_the_range_to_the_model():
+    # A model's output may overshoot (no tanh); the loss must still train it.
+    images = _as_float(U8)
+    assert np.isfinite(ops.convert_to_numpy(SPL()(images, images * 1.5)))
+
+
+def test_an_empty_batch_has_no_values_to_check():
+    empty = np.zeros((0, 16, 16, 3), "uint8")
+    assert ops.convert_to_numpy(psnr(empty, empty, value_range=(0, 255))).shape == (0,)
+
+
+_LOSS_CLASSES = {"SPL": SPL, "CPL": CPL, "GPL": GPL, "MakeupLoss": MakeupLoss,
+                 "ContextualLoss": ContextualLoss, "FSeSimLoss": FSeSimLoss, "LSeSim": LSeSim,
+                 "PerceptualLoss": PerceptualLoss, "StyleLoss": StyleLoss}
+_FEATURES = {"weights": None}  # a bad argument is refused before VGG is built
+
+# Every constructor argument of every loss, a bad value and what its message says.
+_BAD_ARGUMENTS = {
+    "value_range": ("ab", r"value_range must be a pair \(low, high\) of finite numbers"),
+    "reduction": ("each", r"Invalid value for argument `reduction`"),
+    "name": (3, r"name must be a string or None, got 3"),
+    "gp_weight": ("x", r"gp_weight must be a finite number, got 'x'"),
+    "cp_weight": (math.nan, r"cp_weight must be a finite number, got nan"),
+    "rgb": ("no", r"rgb must be True or False, got 'no'"),
+    "yuv": (1, r"yuv must be True or False, got 1"),
+    "yuv_gradients": (None, r"yuv_gradients must be True or False, got None"),
+    "layers": ("conv3_2", r"layers must be a sequence of names, got the string 'conv3_2': "
+                          r"pass \('conv3_2',\)"),
+    "layer_weights": (("a",), r"layer_weights\[0\] must be a finite number, got 'a'"),
+    "distance": ("l3", r"distance must be .*got 'l3'"),
+    "band_width": (0, r"band_width must be a positive finite number, got 0"),
+    "max_positions_1d": (64.0, r"max_positions_1d must be a positive integer or None, got 64"),
+    "crop_quarters": ("yes", r"crop_quarters must be True or False, got 'yes'"),
+    "network": ("vgg11", r"network must be one of \['vgg16', 'vgg19'\]; got 'vgg11'"),
+    "weights": (3, r"weights must be 'imagenet', the path of a weights file or None, got 3"),
+    "pooling": ("min", r"pooling must be 'max' or 'avg'; got 'min'"),
+    "seed": ("x", r"seed must be a non-negative integer or None, got 'x'"),
+    "mode": ("info", r"mode .*must be 'cos' or 'l1', got 'info'"),
+    "patch_size": (0, r"patch_size must be a positive integer or None, got 0"),
+    "num_queries": (1.5, r"num_queries must be a positive integer or None, got 1\.5"),
+    "normalize": ("no", r"normalize must be True or False, got 'no'"),
+    "temperature": (-1, r"temperature must be a positive finite number, got -1"),
+    "head_units": (0, r"head_units must be a positive integer or None, got 0"),
+}
+
+
+def _constructor_arguments(cls) -> list[str]:
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+_CONSTRUCTOR_CASES = [(cls_name, argument) for cls_name, cls in _LOSS_CLASSES.items()
+                      for argument in _constructor_arguments(cls)]
+
+
+@pytest.mark.parametrize("cls_name,argument", _CONSTRUCTOR_CASES,
+                         ids=[f"{c}-{a}" for c, a in _CONSTRUCTOR_CASES])
+def test_each_constructor_argument_is_checked_and_named(cls_name, argument):
+    # SPL(gp_weight="x") said "could not convert string to float: 'x'".
+    assert argument in _BAD_ARGUMENTS, f"{cls_name}({argument}=...) has no bad value to try"
+    value, pattern = _BAD_ARGUMENTS[argument]
+    cls = _LOSS_CLASSES[cls_name]
+    defaults = _FEATURES if "weights" in _constructor_arguments(cls) else {}
+    with pytest.raises(ValueError, match=pattern):
+        cls(**{**defaults, argument: value})
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True)])
+def test_check_bool_accepts(value):
+    assert check_bool(value, "rgb") is bool(value)
+
+
+@pytest.mark.parametrize("value", [1, 0, "True", None, np.array([True])])
+def test_check_bool_refuses(value):
+    with pytest.raises(ValueError, match="rgb must be True or False"):
+        check_bool(value, "rgb")
+
+
+def test_check_finite_number():
+    assert check_finite_number(-2, "w") == -2.0 and check_finite_number(np.float32(0.5), "w") == 0.5
+    for bad in (math.inf, -math.inf, math.nan, True, "1", None, [1.0]):
+        with pytest.raises(ValueError, match="w must be a finite number"):
+            check_finite_number(bad, "w")
+
+
+def test_check_names_and_seed():
+    assert check_names(["a", "b"], "layers") == ("a", "b")
+    for bad in ((), ("a", 1), 3):
+        with pytest.raises(ValueError, match="layers must be a non-empty sequence of names"):
+            check_names(bad, "layers")
+    assert check_seed(0) == 0 and check_seed(None) is None and check_seed(np.int64(5)) == 5
+    for bad in (-1, 1.0, True, "1"):  # a negative seed fails on JAX when first drawn
+        with pytest.raises(ValueError, match="seed must be a non-negative integer or None"):
+            check_seed(bad)
+
+
+def test_valid_constructor_arguments_are_kept():
+    loss = SPL(gp_weight=np.float32(0.5), cp_weight=-1, rgb=np.bool_(False), name="spl")
+    assert (loss.gp_weight, loss.cp_weight, loss.rgb) == (0.5, -1.0, False)
+    assert type(loss.gp_weight) is float and type(loss.rgb) is bool
+    contextual = ContextualLoss(("conv1_1",), layer_weights=[2], weights=None, seed=np.int32(7))
+    assert contextual.layer_weights == (2.0,) and type(contextual.seed) is int
+
+
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
@@ -538,9 +851,26 @@ if keras.backend.backend() == "tensorflow":
         mean = tf.function(spatial_correlative_loss, input_signature=signature)
         assert float(mean(EMPTY, EMPTY)) == 0.0
 
+    def test_integer_images_are_refused_while_tracing():
+        # The dtype is static: a fit step's trace stops at it, before any value is read.
+        uint8 = [tf.TensorSpec((None, 16, 16, 3), tf.uint8)] * 2
+        for fn, name in ((SPL(), "SPL"), (psnr, "psnr"), (_feature_loss("perceptual"), "vgg")):
+            with pytest.raises(ValueError, match=rf"ValueError: {name} got y_true of integer "
+                                                 r"dtype uint8"):
+                tf.function(fn, input_signature=uint8).get_concrete_function()
+
+    @pytest.mark.parametrize("jit_compile", [False, True])
+    def test_traced_metrics_read_no_values(jit_compile):
+        # Inside a graph there are no values to check: no host round trip, no error.
+        outside = np.full((1, 16, 16, 3), 2.0, "float32")
+        compiled = tf.function(lambda a, b: psnr(a, b), jit_compile=jit_compile)
+        assert np.isposinf(compiled(outside, outside).numpy()).all()
+        with pytest.raises(ValueError, match="got values from 2 to 2"):
+            psnr(outside, outside)
+
     @rerun_under_jax("-p", "no:xdist", __file__, timeout=300)
     def test_this_file_under_jax(jax_rerun):
-        check_all_passed(jax_rerun, 114)
+        check_all_passed(jax_rerun, 277)
 
 
 if keras.backend.backend() == "jax":
@@ -558,3 +888,11 @@ if keras.backend.backend() == "jax":
         for reduction in ("sum", "sum_over_batch_size"):
             assert float(jax.jit(SPL(reduction=reduction))(EMPTY, EMPTY)) == 0.0
         assert float(jax.jit(spatial_correlative_loss)(EMPTY, EMPTY)) == 0.0
+
+    def test_jit_refuses_integer_images_and_reads_no_values():
+        with pytest.raises(ValueError, match=r"^SPL got y_true of integer dtype uint8"):
+            jax.jit(SPL())(U8, U8)
+        outside = np.full((1, 16, 16, 3), 2.0, "float32")
+        assert np.isposinf(np.asarray(jax.jit(psnr)(outside, outside))).all()
+        with pytest.raises(ValueError, match="got values from 2 to 2"):
+            psnr(jax.numpy.asarray(outside), outside)
