@@ -68,6 +68,7 @@ LONGEST = (
     "test_demo.py",
     "test_small_disk.py",
     "test_fcc_youtube.py",
+    "test_command_help.py",
     "test_compare_losses.py",
     "test_sr_tiling.py",
     "test_package.py",
