@@ -72,7 +72,8 @@ def _kill_at(point: str, command: list[str], marker: Path,
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen(command, cwd=ROOT, env=_env(**{PAUSE_AT: point,
                                                           PAUSE_FILE: str(marker)}),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
@@ -93,6 +94,13 @@ def _kill_at(point: str, command: list[str], marker: Path,
         proc.wait(timeout=60)
         proc.stderr.close()
     return reached
+
+
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action, as a shell gives the command it runs in the foreground: a
+    suite started in the background (`make test &`) ignores SIGINT, and its children
+    inherit that, so Python would never raise KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _exit_status(proc: subprocess.Popen, point: str, timeout: float = 180) -> int:
