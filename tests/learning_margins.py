@@ -3,7 +3,7 @@ on held-out data (tests/test_learning.py), how close `make demo` must come to th
 README's figures (tests/test_demo.py), and what was measured to choose them.
 
 Re-measure with `python tests/measure_learning.py` (the table below is its output, on 2
-CPU cores, TensorFlow 2.20, 2026-12-06). "Over" is the run's score minus the best
+CPU cores, TensorFlow 2.21, Keras 3.15, 2026-12-06). "Over" is the run's score minus the best
 baseline's of the same seed (the untrained model differs per seed); a broken trainer is
 the working one with its loss negated, a learning rate of 0, or each batch's targets
 rolled by one against its inputs. Each margin lies between the working runs' least
