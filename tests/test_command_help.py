@@ -130,6 +130,22 @@ def test_a_saved_config_is_checked_as_flags_are(tmp_path, change, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.mkdir(), "a folder"),
+    (lambda path: path.write_text("[1, 2]"), "not a run config this program wrote"),
+    (lambda path: path.write_bytes(b"\x00\xff\xfe"), "not a run config this program wrote"),
+])
+def test_an_unusable_config_file_is_one_line(tmp_path, make, message):
+    path = tmp_path / "config.json"
+    make(path)
+    result = run_in_process("applications.pix2pix.train", f"--config={path}",
+                            f"--model_dir={tmp_path / 'run'}")
+    errors = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: {path}") and message in errors[0], errors
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_command_that_imports_tensorflow_prints_none_of_its_start_up_lines(tmp_path):
     # No TF_CPP_MIN_LOG_LEVEL of the user's: the command's own setting holds.
     result = _command("applications.pix2pix.train", f"--model_dir={tmp_path / 'run'}")

@@ -47,9 +47,9 @@ def read(path: Path) -> dict[str, Any]:
     """The record at `path`; InputError naming the file if it is not one."""
     try:
         record = json.loads(path.read_text())
-        if not isinstance(record.get("config"), dict):
+        if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
             raise ValueError("no config section")
-    except (OSError, ValueError, AttributeError) as error:
+    except (OSError, ValueError) as error:
         raise InputError(f"{path}: not a run config this program wrote ({error})") from None
     return record
 
@@ -67,7 +67,8 @@ def config_file(path: Path, application: str, config_class: type,
     """The config in the run record at `path` (as `--config` names one), checked as
     flags are; InputError naming the file and what is wrong, then `remedy`."""
     if not path.is_file():
-        raise InputError(f"{path}: no such file (--config takes a run's {CONFIG_FILE})")
+        what = "a folder" if path.is_dir() else "no such file"
+        raise InputError(f"{path}: {what} (--config takes a run's {CONFIG_FILE})")
     try:
         record = read(path)
         if record.get("application") != application:
