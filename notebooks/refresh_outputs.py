@@ -37,6 +37,11 @@ PARAMETERS = {"RUNTIME": "cpu", "DATA": "demo", "IMAGE_SIZE": 64, "NGF": 16, "BA
 # this machine's localhost).
 DROPPED_OUTPUTS = ("tensorboard",)
 CELL_TIMEOUT_S = 900
+# Lines of this machine's TensorFlow and absl logs (start-up, SavedModel export), which the
+# stored outputs leave out: "WARNING: All log messages before absl::InitializeLog() ...",
+# "I0000 00:00:1796603413.746834   20898 cudart_stub.cc:31] ...".
+LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\).*"
+                      r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)\n?", re.M)
 
 
 def code_hash(nb: dict) -> str:
@@ -47,6 +52,20 @@ def code_hash(nb: dict) -> str:
             source = cell["source"]
             sources.append(source if isinstance(source, str) else "".join(source))
     return hashlib.sha256(json.dumps(sources).encode()).hexdigest()
+
+
+def without_logs(outputs: list) -> list:
+    """The outputs without the log lines of LOG_LINE (and streams left empty)."""
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+            text = LOG_LINE.sub("", text)
+            if not text:
+                continue
+            output["text"] = text
+        kept.append(output)
+    return kept
 
 
 def main() -> None:
@@ -94,12 +113,13 @@ def main() -> None:
         if stored.cell_type != "code":
             continue
         tags = ran.metadata.get("tags", [])
-        stored.outputs = [] if any(t in DROPPED_OUTPUTS for t in tags) else ran.outputs
+        stored.outputs = [] if any(t in DROPPED_OUTPUTS for t in tags) else without_logs(ran.outputs)
         stored.execution_count = ran.execution_count
     original.metadata[METADATA_KEY] = {
         "code_sha256": code_hash(original),
         "parameters": PARAMETERS,
-        "note": "outputs of notebooks/refresh_outputs.py: the built-in demo data on a CPU",
+        "note": ("outputs of notebooks/refresh_outputs.py: the built-in demo data on a CPU; "
+                 "TensorFlow's and absl's log lines left out"),
     }
     nbformat.write(original, NOTEBOOK)
     print(f"{NOTEBOOK}: outputs stored ({NOTEBOOK.stat().st_size // 1024} KB)")
