@@ -20,19 +20,25 @@ COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
                  tests/test_srresnet.py::test_tfds_source_with_mock_data
 NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
 
-.PHONY: install demo test test-quick test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
+.PHONY: install demo docs test test-quick test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
 
 install: $(STAMP)
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,jax,fcc]"
+	$(PY) -m pip install --quiet -e ".[test,jax,fcc,docs]"
 	touch $(STAMP)
 
 # The main job on built-in data: edges -> photo with SPL alone, into demo_output/.
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m applications.pix2pix.demo --output_dir=demo_output
+
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors: every link, anchor
+# and API name must resolve. `make test` builds it too (tests/test_docs.py).
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2, not a warning of this site.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
 
 # TF_CPP_MIN_LOG_LEVEL: keep TensorFlow's C++ start-up chatter out of the report.
 # --dist loadfile: each worker takes whole test files, the next one when it is free, so a
@@ -99,4 +105,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/fcc.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) $(NOTF_VENV) build *.egg-info .pytest_cache demo_output
+	rm -rf $(VENV) $(COMPAT_VENV) $(NOTF_VENV) build *.egg-info .pytest_cache demo_output site

@@ -62,6 +62,10 @@ setup(
             "imageio-ffmpeg>=0.6,<0.9",
         ],
         "jax": ["jax[cpu]>=0.6"],
+        # The documentation site (mkdocs.yml, docs/): `make docs`, and tests/test_docs.py in
+        # `make test`. The floors are the oldest versions it was built with, warnings as errors.
+        "docs": ["mkdocs>=1.6,<2", "mkdocs-material>=9.6,<10", "mkdocstrings>=1.0,<2",
+                 "mkdocstrings-python>=2.0,<3", "pymdown-extensions>=10.2,<11"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6.1,<4",
                  # tests/test_notebook.py runs notebooks/spl_tf_colab.ipynb in a kernel.
                  "nbclient>=0.10,<0.12", "nbformat>=5.10,<6", "ipykernel>=6.29,<8",
