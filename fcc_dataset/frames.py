@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from fcc_dataset import processes
-from fcc_dataset.errors import FileError, disk_error
+from spl_utils.errors import FileError, disk_error
 
 STEP = 20
 HEAD_SECONDS = 150

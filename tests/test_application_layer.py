@@ -26,11 +26,11 @@ from applications.srresnet.application import SuperResolution
 from backend_utils import jax_env
 from div2k_data import write_div2k
 from fcc_dataset import build, pairs, sample
-from fcc_dataset.errors import InputError
+from spl_utils.errors import InputError
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("spl_tf", "fcc_dataset", "applications")
+PACKAGES = ("spl_utils", "spl_tf", "fcc_dataset", "applications")
 APPS = {"pix2pix": Pix2Pix(), "srresnet": SuperResolution(), "makeup": MakeupTransfer()}
 
 
@@ -234,27 +234,69 @@ def test_models_load_in_a_fresh_process_with_only_spl_tf(tmp_path):
 # --- layers of the house -----------------------------------------------------------------
 
 
-def _imported_packages(path: Path) -> set[str]:
-    """Top-level packages a module imports anywhere (also inside functions)."""
+# Each package and what it may import of the others, bottom first. `spl_tf` imports no
+# `spl_utils` either: `import spl_tf` stays Keras + NumPy, and the commands' help, which
+# imports `spl_utils.cli`, stays free of Keras and TensorFlow.
+LAYERS = {
+    "spl_utils": set(),
+    "spl_tf": set(),
+    "fcc_dataset": {"spl_utils", "spl_tf"},
+    "applications": {"spl_utils", "spl_tf", "fcc_dataset"},
+}
+# Outside fcc_dataset, the modules where FCC data is meant, and the FCC modules each uses:
+# makeup transfer aligns a reference face onto the source as the aligned pairs are made;
+# the FCC benchmark times the tools. Anything else goes through spl_utils.
+FCC_USERS = {
+    "applications.makeup.transfer": {"fcc_dataset.align", "fcc_dataset.faces"},
+    "benchmarks.fcc": {"fcc_dataset.frames", "fcc_dataset.frames_csv", "fcc_dataset.pairs",
+                       "fcc_dataset.pipeline", "fcc_dataset.sample"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The dotted names a module imports anywhere (inside functions too), relative imports
+    resolved; `from a.b import c` counts as `a.b.c`, a submodule or a name of `a.b`."""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found |= {f"{module}.{alias.name}" for alias in node.names}
     return found
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("spl_tf", {"fcc_dataset", "applications"}),
-    ("fcc_dataset", {"applications"}),
-])
-def test_no_module_imports_a_higher_layer(package, forbidden):
-    modules = sorted((ROOT / package).rglob("*.py"))
+def _sources(*folders: str) -> list[Path]:
+    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(LAYERS))
+def test_no_module_imports_a_higher_layer(package):
+    forbidden = set(LAYERS) - LAYERS[package] - {package}
+    modules = _sources(package)
     assert len(modules) > 5
-    offenders = {str(p.relative_to(ROOT)): sorted(_imported_packages(p) & forbidden)
-                 for p in modules if _imported_packages(p) & forbidden}
-    assert not offenders
+    offenders = {_module_name(path): sorted(name for name in _imports(path)
+                                            if name.split(".")[0] in forbidden)
+                 for path in modules}
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def test_fcc_dataset_is_imported_only_where_fcc_data_is_meant():
+    modules = _sources("spl_utils", "spl_tf", "applications", "benchmarks", "examples")
+    assert len(modules) > 60
+    used = {_module_name(path): {".".join(name.split(".")[:2]) for name in _imports(path)
+                                 if name.split(".")[0] == "fcc_dataset"}
+            for path in modules}
+    assert {module: names for module, names in used.items() if names} == FCC_USERS
 
 
 def test_predict_never_imports_train():

@@ -10,8 +10,8 @@ import pytest
 import learning_margins
 from pix2pix_data import mean_target
 from test_learning import mean_score
-from fcc_dataset import image_io
 from applications.pix2pix import demo
+from spl_utils import image_io
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from fake_youtube import serving
-from fcc_dataset.errors import InputError
 from fcc_dataset import download, frames, frames_csv, pipeline, sample, video
+from spl_utils.errors import InputError
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from fake_youtube import serving
-from fcc_dataset import frames_csv, image_io, pipeline, sample
+from fcc_dataset import frames_csv, pipeline, sample
 from fcc_dataset.frames_csv import VideoRow
+from spl_utils import image_io
 from numbered_video import read_index, write_numbered_video
 
 # The original's ffmpeg calls (REFERENCE.md, FCC): every 20th frame of the first

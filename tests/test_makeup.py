@@ -20,9 +20,9 @@ from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
 from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
-from fcc_dataset.errors import InputError
 from fcc_dataset.pairs import make_pairs
 from spl_tf import CPL, GPL, MakeupLoss
+from spl_utils.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64

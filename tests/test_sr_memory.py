@@ -17,8 +17,8 @@ from applications.common.scoring import image_scores, strips
 from applications.srresnet.application import SuperResolution
 from applications.srresnet.config import DEFAULT_TILE_SIZE, SRData, SRPredictConfig
 from applications.srresnet.model import build_srresnet
-from fcc_dataset import image_io
 from spl_tf import metrics
+from spl_utils import image_io
 
 MB = 2**20
 

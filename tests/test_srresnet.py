@@ -20,9 +20,9 @@ from applications.srresnet.model import build_srresnet
 from command_utils import run_in_process
 from div2k_data import hr_photo, write_div2k
 from exif_data import write_oriented
-from fcc_dataset import image_io
-from fcc_dataset.errors import InputError
 from spl_tf import SPL
+from spl_utils import files, image_io
+from spl_utils.errors import InputError
 
 SR = SuperResolution()
 
@@ -112,7 +112,7 @@ def test_a_truncated_image_skips_its_pair_in_training_and_prediction(tmp_path, c
 
 def test_image_size_is_what_the_pipeline_decodes(tmp_path):
     grey = tmp_path / "grey.png"
-    image_io.write_bytes(grey, tf.io.encode_png(np.zeros((5, 7, 1), np.uint8)).numpy())
+    files.write_bytes(grey, tf.io.encode_png(np.zeros((5, 7, 1), np.uint8)).numpy())
     assert data.decoded_size(grey) == (7, 5)  # (width, height)
     assert image_io.read_rgb(grey).shape == (5, 7, 3)  # grey decodes as RGB
 

@@ -1,7 +1,7 @@
 """The errors that mean "the user's input, or the machine, stops this command".
 
-They live in the lowest layer that raises them (the FCC tools); the trainers above
-raise them too. Commands show them as one `error:` line (see `fcc_dataset.cli`).
+Raised by every layer (the FCC tools, the trainers, the utilities under them); commands
+show them as one `error:` line (see `spl_utils.cli`).
 """
 
 from __future__ import annotations

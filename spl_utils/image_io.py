@@ -8,22 +8,17 @@ Grey and RGBA images become RGB, 16-bit PNGs 8-bit. Images come upright, as peop
 see them: TensorFlow's decoder reads pixels as stored, so each file's EXIF orientation
 is read from its header with Pillow (`exif_orientation`) and applied with TensorFlow
 ops (`upright`); pipelines carry (path, orientation) where they carry paths.
-TensorFlow is imported on first use only: importing this module (or the FCC tools
-that use it) stays cheap.
-
-This module lives in the lowest layer that reads images (the FCC tools); the
-trainers use it too. Writing is atomic: a reader never sees half a file.
+TensorFlow is imported on first use only: importing this module (or the commands
+that use it) stays cheap. Writing goes through `spl_utils.files`: a reader never
+sees half an image.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
-import os
 import stat
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,8 +26,8 @@ import cv2
 import numpy as np
 from absl import logging
 
-from fcc_dataset.errors import FileError
-from fcc_dataset.faults import fault_point
+from spl_utils import files
+from spl_utils.errors import FileError
 
 if TYPE_CHECKING:  # imported on first use (see above)
     import tensorflow as tf
@@ -250,7 +245,7 @@ def write_rgb(path: Path, image: np.ndarray) -> None:
         _swap_red_blue(image)
     if not ok:
         raise OSError(f"could not encode {path}")
-    write_bytes(path, encoded.reshape(-1))  # the encoder's buffer itself, not a copy
+    files.write_bytes(path, encoded.reshape(-1))  # the encoder's buffer itself, not a copy
 
 
 SWAP_BYTES = 1 << 22  # rows swapped at once: a bounded temporary
@@ -262,88 +257,6 @@ def _swap_red_blue(image: np.ndarray) -> None:
     for start in range(0, image.shape[0], step):
         rows = image[start:start + step]
         rows[..., [0, 2]] = rows[..., [2, 0]]
-
-
-def write_bytes(path: Path, data) -> None:
-    """Write `data` (bytes, or any buffer such as a NumPy array) to `path` through a synced
-    temporary file in the same folder.
-
-    A failure (a full disk, a read-only folder) is a FileError naming `path`, and leaves
-    `path` and its folder as they were (the temporary file and folders made for it are
-    removed).
-    """
-    data = memoryview(data).cast("B")  # slices of it are views, not copies
-    with new_folders(path.parent, path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                half = len(data) // 2
-                f.write(data[:half])
-                # A kill here leaves half a temporary file and `path` as it was.
-                fault_point(f"write:{path.name}")
-                f.write(data[half:])
-                f.flush()
-                os.fsync(f.fileno())
-            # mkstemp makes the file 0600; give it the mode a plain open() would.
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        sync_folder(path.parent)
-
-
-@contextlib.contextmanager
-def new_folders(folder: Path, target: Path | None = None) -> Iterator[None]:
-    """Make `folder` (and its missing parents) for the block's write of `target`.
-
-    An OSError in the block, or in making the folders, becomes a FileError naming
-    `target` (or `folder`), and the folders made here are removed again: a write that
-    fails leaves no trace.
-    """
-    made: list[Path] = []
-    try:
-        make_folders(folder, made)
-        yield
-    except OSError as error:
-        remove_empty(made)
-        raise FileError(target or error.filename or folder, error) from None
-
-
-def make_folders(folder: Path, made: list[Path]) -> None:
-    """`folder.mkdir(parents=True, exist_ok=True)`, adding each folder it makes to `made`,
-    deepest first (for `remove_empty`)."""
-    missing = []
-    while not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for new in reversed(missing):
-        new.mkdir()
-        made.insert(0, new)
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove `folders`, deepest first, as long as they are empty."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty (or gone): what is above it is not empty either
-
-
-def sync_folder(folder: Path) -> None:
-    """Make a rename in `folder` durable (the rename itself lives in the folder)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def image_grid(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:

@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from fcc_dataset import image_io
-from fcc_dataset.errors import FileError, InputError, what_to_do
-from fcc_dataset.faults import fault_point
+from spl_utils import files
+from spl_utils.errors import FileError, InputError, what_to_do
+from spl_utils.faults import fault_point
 
 LOCK_FILE = ".lock"
 
@@ -26,15 +26,15 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
     """
     made: list[Path] = []
     try:
-        image_io.make_folders(folder, made)
+        files.make_folders(folder, made)
     except OSError as error:
-        image_io.remove_empty(made)
+        files.remove_empty(made)
         raise _cannot_write(flag, folder, error) from None
     lock_path = folder / LOCK_FILE
     try:
         lock, made_lock = _locked(lock_path, flag, folder, what)
     except BaseException:
-        image_io.remove_empty(made)
+        files.remove_empty(made)
         raise
     try:
         with lock:
@@ -46,7 +46,7 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
                 if made_lock and _names(folder) == [LOCK_FILE]:
                     lock_path.unlink()
     finally:
-        image_io.remove_empty(made)
+        files.remove_empty(made)
 
 
 def _locked(lock_path: Path, flag: str, folder: Path, what: str):

@@ -1,6 +1,6 @@
 """Running a command: its flags defined only now, errors as one line, help that helps.
 
-Every command of the project (the FCC tools here, the trainers above) goes through
+Every command of the project (the FCC tools, the trainers) goes through
 `run`: it defines the command's flags when the command starts (importing a module
 defines none), parses them, and turns a bad flag, a stray argument, an `InputError` or
 an OS error (a full disk) into one `error: ...` line on stderr with exit code 2, instead
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 from absl import app, flags
 
-from fcc_dataset.errors import InputError, file_error
+from spl_utils.errors import InputError, file_error
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
