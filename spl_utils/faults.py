@@ -14,11 +14,14 @@ points):
 * `SPL_TRACE_FILE=PATH`: every point reached is appended to PATH, a name a line (how the
   tests check that their list of write points is the commands' own).
 
-Write points are named `write:<file name>` after the file they write.
+Write points are named `write:<file name>` after the file they write. The variables are
+read once, when this module is imported: with none set (every real run), a point costs a
+function call. A process that changes them afterwards calls `reset()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fnmatch
 import os
@@ -34,30 +37,58 @@ TRACE_FILE = "SPL_TRACE_FILE"
 # in-process test record the state the failing write must leave as it was.
 before_failure: list[Callable[[str], None]] = []
 
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """The fault variables, as the environment had them when last read."""
+
+    pause_at: str | None
+    pause_file: str | None
+    fail_at: str | None
+    trace_file: str | None
+
+
+def _read_environment() -> _Settings | None:
+    """The variables' values; None when no point can act (the normal case)."""
+    settings = _Settings(*(os.environ.get(name) or None
+                           for name in (PAUSE_AT, PAUSE_FILE, FAIL_AT, TRACE_FILE)))
+    if not (settings.pause_at or settings.fail_at or settings.trace_file):
+        return None
+    return settings
+
+
+# Read once: `fault_point` runs on every training batch, and reading os.environ there
+# costs microseconds each time. Tests set the variables before a process starts (its
+# workers inherit them), or call `reset()` after changing them in-process.
+_settings = _read_environment()
 _matches: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
     """Trace, pause or fail here if the environment says so (see the module)."""
-    trace = os.environ.get(TRACE_FILE)
-    if trace:
-        with open(trace, "a") as f:
+    settings = _settings
+    if settings is None:
+        return
+    if settings.trace_file:
+        with open(settings.trace_file, "a") as f:
             f.write(name + "\n")
-    if _is_nth_match(PAUSE_AT, name):
-        _pause(name)
-    if _is_nth_match(FAIL_AT, name):
+    if _is_nth_match(PAUSE_AT, settings.pause_at, name):
+        _pause(name, settings.pause_file)
+    if _is_nth_match(FAIL_AT, settings.fail_at, name):
         for hook in before_failure:
             hook(name)
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (injected at {name})")
 
 
 def reset() -> None:
-    """Forget the points counted so far (for in-process tests that change the variables)."""
+    """Read the variables again and forget the points counted so far (for in-process
+    tests that change the variables)."""
+    global _settings
+    _settings = _read_environment()
     _matches.clear()
 
 
-def _is_nth_match(variable: str, name: str) -> bool:
-    spec = os.environ.get(variable)
+def _is_nth_match(variable: str, spec: str | None, name: str) -> bool:
     if not spec:
         return False
     pattern, _, nth = spec.partition("@")
@@ -67,8 +98,10 @@ def _is_nth_match(variable: str, name: str) -> bool:
     return _matches[variable] == int(nth or 1)
 
 
-def _pause(name: str) -> None:
-    marker = os.environ[PAUSE_FILE]
+def _pause(name: str, marker: str | None) -> None:
+    if not marker:
+        raise RuntimeError(f"{PAUSE_AT} is set but {PAUSE_FILE} is not: no file to say "
+                           f"where the process paused ({name})")
     with open(f"{marker}.{os.getpid()}", "w") as f:
         f.write(f"{os.getpid()} {name}\n")
     os.replace(f"{marker}.{os.getpid()}", marker)

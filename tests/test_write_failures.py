@@ -253,10 +253,12 @@ def test_a_full_disk_at_the_lock_of_fcc_pairs_leaves_no_folder(fcc_inputs, tmp_p
 @contextlib.contextmanager
 def traced(path: Path) -> Iterator[None]:
     os.environ[faults.TRACE_FILE] = str(path)
+    faults.reset()
     try:
         yield
     finally:
         del os.environ[faults.TRACE_FILE]
+        faults.reset()
 
 
 def _reached(trace: Path) -> list[str]:
