@@ -1,4 +1,5 @@
-"""The fused Pallas kernel (`spl_tf.kernels`) against the keras.ops path and the golden values.
+"""The fused Pallas kernel (`spl_tf.kernels`) against the keras.ops path and the golden values,
+and the switch that chooses it (`spl_tf.config.set_profile_kernel`, `SPL_PALLAS` before it).
 
 On CPU the kernel runs in Pallas's interpret mode, which executes the same kernel
 body as on TPU (its register rotates included). The GPU (Triton) and TPU (Mosaic)
@@ -9,6 +10,7 @@ subprocess (the backend is fixed when Keras is first imported). Interpret-mode
 compilations cost seconds each, so the cases share a few shapes.
 """
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -16,8 +18,19 @@ import numpy as np
 import pytest
 
 from backend_utils import check_all_passed, rerun_under_jax
+from spl_tf import config
 
 ON_JAX = keras.backend.backend() == "jax"
+
+
+@pytest.fixture
+def switch(monkeypatch):
+    """`spl_tf.config`, its switch unset (and `SPL_PALLAS` too) for the test, restored after."""
+    monkeypatch.setattr(config, "_profile_kernel", None)
+    monkeypatch.setattr(config, "_warned", False)
+    monkeypatch.delenv(config.DEPRECATED_ENV, raising=False)
+    return config
+
 
 if not ON_JAX:
 
@@ -25,11 +38,43 @@ if not ON_JAX:
     def test_pallas_kernel_under_jax(jax_rerun):
         check_all_passed(jax_rerun, 21)
 
-    def test_no_kernel_on_tensorflow(monkeypatch):
+    def test_no_kernel_on_tensorflow(switch):
         from spl_tf import kernels
 
-        monkeypatch.setenv(kernels.ENV, "1")
+        switch.set_profile_kernel("pallas")
         assert kernels.pallas_platform() is None and not kernels.use_pallas()
+
+    def test_the_switch_takes_only_its_kernels(switch):
+        assert switch.profile_kernel() == "keras"  # the default
+        for kernel in switch.PROFILE_KERNELS:
+            switch.set_profile_kernel(kernel)
+            assert switch.profile_kernel() == kernel
+        with pytest.raises(ValueError, match=r"kernel must be one of .*'pallas'.* got 'fast'"):
+            switch.set_profile_kernel("fast")
+        assert switch.profile_kernel() == "interpret"  # unchanged by the refused value
+
+    @pytest.mark.parametrize("value, kernel", [
+        ("0", "keras"), ("off", "keras"), ("", "keras"), ("auto", "auto"), ("1", "pallas"),
+        (" ON ", "pallas"), ("interpret", "interpret")])
+    def test_spl_pallas_is_a_deprecated_alias(switch, monkeypatch, value, kernel):
+        monkeypatch.setenv(switch.DEPRECATED_ENV, value)
+        with pytest.warns(DeprecationWarning, match=rf"set_profile_kernel\('{kernel}'\)"):
+            assert switch.profile_kernel() == kernel
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per process: the losses ask at every trace
+            assert switch.profile_kernel() == kernel
+
+    def test_the_switch_wins_over_spl_pallas(switch, monkeypatch):
+        monkeypatch.setenv(switch.DEPRECATED_ENV, "1")
+        switch.set_profile_kernel("keras")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert switch.profile_kernel() == "keras"
+
+    def test_a_bad_spl_pallas_is_an_error(switch, monkeypatch):
+        monkeypatch.setenv(switch.DEPRECATED_ENV, "fast")
+        with pytest.raises(ValueError, match="SPL_PALLAS must be auto, 1/on, 0/off or interpret"):
+            switch.profile_kernel()
 
 else:
     import jax
@@ -140,34 +185,30 @@ else:
         # 72 rows: padded to 128 on GPU (power of two), bands and halo on TPU.
         assert call in pallas_profiles.lower_for(platform, shape=(2, 72, 40, 3))
 
-    @pytest.mark.parametrize("setting,platform", [
-        (None, None), ("auto", None), ("0", None), ("1", "interpret"),
+    @pytest.mark.parametrize("kernel,platform", [
+        (None, None), ("keras", None), ("auto", None), ("pallas", "interpret"),
         ("interpret", "interpret")])
-    def test_selection_on_cpu(monkeypatch, setting, platform):
-        if setting is None:
-            monkeypatch.delenv(kernels.ENV, raising=False)
-        else:
-            monkeypatch.setenv(kernels.ENV, setting)
+    def test_selection_on_cpu(switch, kernel, platform):
+        if kernel is not None:  # None: the default
+            switch.set_profile_kernel(kernel)
         assert kernels.pallas_platform() == platform
         assert kernels.use_pallas() == (platform is not None)
 
-    @pytest.mark.parametrize("setting,fused", [(None, False), ("1", True), ("0", False)])
-    def test_the_losses_take_the_kernel_when_asked(monkeypatch, setting, fused):
+    @pytest.mark.parametrize("kernel,fused", [(None, False), ("pallas", True), ("keras", False)])
+    def test_the_losses_take_the_kernel_when_asked(switch, kernel, fused):
         import spl_tf
 
-        if setting is None:
-            monkeypatch.delenv(kernels.ENV, raising=False)
-        else:
-            monkeypatch.setenv(kernels.ENV, setting)
+        if kernel is not None:
+            switch.set_profile_kernel(kernel)
         real = GOLDEN["case0_pm1_real"]
         for loss in (spl_tf.SPL(), spl_tf.GPL(), spl_tf.CPL()):
             program = str(jax.make_jaxpr(lambda t, p: loss(t, p))(real, real))
-            assert ("pallas_call" in program) == fused, (setting, loss.name)
+            assert ("pallas_call" in program) == fused, (kernel, loss.name)
 
-    def test_bad_setting_is_an_error(monkeypatch):
-        monkeypatch.setenv(kernels.ENV, "fast")
-        with pytest.raises(ValueError, match="SPL_PALLAS"):
-            kernels.pallas_platform()
+    def test_spl_pallas_still_chooses_the_kernel(switch, monkeypatch):
+        monkeypatch.setenv(switch.DEPRECATED_ENV, "1")
+        with pytest.warns(DeprecationWarning, match="SPL_PALLAS is deprecated"):
+            assert kernels.pallas_platform() == "interpret"
 
     def test_availability():
         assert kernels.pallas_available("gpu") and kernels.pallas_available("tpu")
