@@ -58,7 +58,7 @@ def rgb_to_yuv(images, axis: int = -1):
     columns sum to exactly zero, so this is the same linear map, but a grey
     pixel gives exactly U = V = 0 and near-grey pixels keep their chroma to
     float32 precision, where `k_r R + k_g G + k_b B` cancels to rounding noise
-    that the norm floor of a flat profile would blow up (tests/test_near_grey.py).
+    that the norm floor of a flat profile would blow up (tests/spl_tf_tests/test_near_grey.py).
     Slices and one concatenate rather than a 3x3 contraction: on planar images
     XLA fuses them into the views' single pass (benchmarks/README.md).
     """

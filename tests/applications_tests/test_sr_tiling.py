@@ -23,7 +23,7 @@ from div2k_data import hr_photo
 from spl_utils import image_io
 from spl_utils.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SR = SuperResolution()
 BLOCKS = 2
 RADIUS = 2 * BLOCKS + 8  # of a 2-block SRResNet, as test_receptive_radius measures

@@ -14,7 +14,7 @@ from applications.srresnet.model import build_srresnet
 from backend_utils import jax_env
 from spl_tf.layers import PixelShuffle
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(num_blocks=2, filters=4)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from applications.common import callbacks, checkpoints
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_full_then_read_only_disk_stops_training_in_one_line_and_the_rerun_finishes(

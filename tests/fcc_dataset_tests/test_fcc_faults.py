@@ -32,7 +32,7 @@ from spl_utils import faults
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc and relies on PR_SET_PDEATHSIG")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAUSE_WAIT = 90  # s for a run to reach its pause point (each worker imports TensorFlow)
 END_WAIT = 5  # s for the processes of a killed run to end
 RUN_WAIT = 180  # s for a rerun to finish

@@ -19,7 +19,7 @@ from pix2pix_data import write_pairs
 
 PIX2PIX = Pix2Pix()
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _epochs_logged(model_dir: Path) -> list[int]:

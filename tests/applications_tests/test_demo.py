@@ -13,7 +13,7 @@ from test_learning import mean_score
 from applications.pix2pix import demo
 from spl_utils import image_io
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sketch_keeps_edges_only():

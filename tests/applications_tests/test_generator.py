@@ -13,7 +13,7 @@ import pytest
 
 from backend_utils import jax_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 from applications.common.resnet_generator import (  # noqa: E402
     SIZE_MULTIPLE,

@@ -17,7 +17,7 @@ from backend_utils import assert_close_to_scale, value_and_grads
 from spl_reference import reference
 from spl_tf import CPL, GPL, SPL
 
-GOLDEN = np.load(Path(__file__).parent / "data" / "spl_original.npz")
+GOLDEN = np.load(Path(__file__).parents[1] / "data" / "spl_original.npz")
 RANGES = {"pm1": (-1.0, 1.0), "unit": (0.0, 1.0)}
 # Grey images: U and V are zero in exact arithmetic, and the original normalises their
 # float32 rounding residue to unit vectors, so its values (off by up to 8% from the

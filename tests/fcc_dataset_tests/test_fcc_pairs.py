@@ -18,7 +18,7 @@ from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset import align, faces, pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = 128  # pairs at this size keep the runs quick; dlib still finds the face
 
 SOURCE = dict(shift=(8, -12), scale=0.9)

@@ -22,7 +22,7 @@ from backend_utils import (assert_close_to_scale, check_all_passed, rerun_under_
                            value_and_grads)
 from spl_tf.sesim import LSeSimHead, self_similarity, spatial_correlative_loss
 
-GOLDEN = np.load(Path(__file__).parent / "data" / "sesim_original.npz")
+GOLDEN = np.load(Path(__file__).parents[1] / "data" / "sesim_original.npz")
 KEYS = frozenset(GOLDEN.files)
 
 # README tolerances for a float32 reimplementation. The gradients (largest entries 1e-6

@@ -28,7 +28,7 @@ def test_golden_values_under_jax_with_default_xla_settings(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
          str(TESTS / "test_golden.py")],
-        env=env, cwd=TESTS.parent, capture_output=True, text=True, timeout=900)
+        env=env, cwd=TESTS.parents[1], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     suite = ElementTree.parse(report).getroot().find("testsuite")
     counts = {kind: int(suite.get(kind)) for kind in ("tests", "failures", "errors", "skipped")}

@@ -83,7 +83,7 @@ else:
     from spl_tf import kernels, profiles
     from spl_tf.kernels import pallas_profiles
 
-    GOLDEN = np.load(Path(__file__).parent / "data" / "spl_original.npz")
+    GOLDEN = np.load(Path(__file__).parents[1] / "data" / "spl_original.npz")
     SPL_TERMS = {(view, pos): 1.0 for view in ("raw", "yuv") for pos in profiles.POSITIONS}
     GREY = {("case5", "pm1"), ("case6", "unit")}  # see test_golden.py
 

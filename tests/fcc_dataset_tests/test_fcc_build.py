@@ -21,8 +21,8 @@ from fcc_dataset import download, frames, frames_csv, pipeline, sample, video
 from spl_utils.errors import InputError
 
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CSV = Path(__file__).resolve().parents[2] / "shared/fcc/yt_frames_.csv"
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CSV = Path(__file__).resolve().parents[3] / "shared/fcc/yt_frames_.csv"
 SECONDS, FPS = 5, 20  # sampled frames 00001..00005 and eof_00001..00005; 00003 has no face
 IDS = ["vidA_______", "vid-B-45678", "vidC0123456"]
 CSV_TEXT = "\n".join([

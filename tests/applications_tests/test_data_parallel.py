@@ -16,7 +16,7 @@ from backend_utils import jax_env
 from spl_utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Every run here is compared only with the others, all under the same flags.
 JAX = jax_env(legacy_emitters=True)
 

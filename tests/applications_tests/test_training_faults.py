@@ -32,7 +32,7 @@ from applications.common.checkpoints import Checkpoints, check_readable
 from spl_utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EPOCHS, STEPS, LR, DECAY = 3, 2, 2e-4, 0.96
 
 # (fault point, epochs checkpointed when the process is stopped there, the signal).

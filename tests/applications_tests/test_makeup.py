@@ -24,7 +24,7 @@ from fcc_dataset.pairs import make_pairs
 from spl_tf import CPL, GPL, MakeupLoss
 from spl_utils.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = 64
 MAKEUP = MakeupTransfer()
 

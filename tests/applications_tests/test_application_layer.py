@@ -29,7 +29,7 @@ from fcc_dataset import build, pairs, sample
 from spl_utils.errors import InputError
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("spl_utils", "spl_tf", "fcc_dataset", "applications")
 APPS = {"pix2pix": Pix2Pix(), "srresnet": SuperResolution(), "makeup": MakeupTransfer()}
 

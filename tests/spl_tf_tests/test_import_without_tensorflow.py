@@ -49,7 +49,7 @@ print("value", value)
 """
 
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def readme_submodules() -> list[str]:

@@ -22,7 +22,7 @@ from spl_utils.errors import InputError
 from spl_utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -218,7 +218,7 @@ def test_written_files_follow_the_umask(tmp_path, umask):
 
 # --- determinism ---------------------------------------------------------------------------
 # Bit-identical weights under --deterministic, through kills and resumes: the chain of
-# tests/test_training_faults.py ends equal to an uninterrupted run.
+# tests/applications_tests/test_training_faults.py ends equal to an uninterrupted run.
 
 
 def test_the_training_stream_starts_anywhere_without_reading_what_comes_before(tmp_path):

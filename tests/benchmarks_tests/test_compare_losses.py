@@ -15,7 +15,7 @@ from applications.common import plots
 from spl_utils.errors import InputError
 from pix2pix_data import write_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _batch(seed=0):

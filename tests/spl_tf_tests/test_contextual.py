@@ -25,7 +25,7 @@ from spl_tf.contextual import (
     sample_positions,
 )
 
-GOLDEN = np.load(Path(__file__).parent / "data" / "cx_original.npz")
+GOLDEN = np.load(Path(__file__).parents[1] / "data" / "cx_original.npz")
 # Key name -> (distance, band width); "dotp" is the original's DotProduct.
 CONFIGS = {
     "dotp_h0p5": ("cosine", 0.5),
