@@ -15,10 +15,10 @@ NOTF_STAMP    := $(NOTF_VENV)/.installed
 OLDEST        := tests/compat/oldest.txt
 # The golden values, Keras integration (XLA, bfloat16, saving, MirroredStrategy), one tiny
 # training run with its export, and the tensorflow-datasets reader.
-COMPAT_TESTS  := tests/test_golden.py tests/test_keras_integration.py \
-                 tests/test_pix2pix_e2e.py::test_exported_model_takes_any_size \
-                 tests/test_srresnet.py::test_tfds_source_with_mock_data
-NOTF_TESTS    := tests/test_import_without_tensorflow.py tests/test_golden.py
+COMPAT_TESTS  := tests/spl_tf_tests/test_golden.py tests/spl_tf_tests/test_keras_integration.py \
+                 tests/applications_tests/test_pix2pix_e2e.py::test_exported_model_takes_any_size \
+                 tests/applications_tests/test_srresnet.py::test_tfds_source_with_mock_data
+NOTF_TESTS    := $(addprefix tests/spl_tf_tests/,test_import_without_tensorflow.py test_golden.py)
 
 .PHONY: install demo docs test test-quick test-slow test-compat test-compat-oldest test-compat-keras-only bench mutants clean
 
@@ -53,8 +53,8 @@ test: $(STAMP)
 # TensorFlow, without the runs under JAX, the trainers or FCC.
 test-quick: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 -m "not slow and not jax_rerun" \
-	  tests/test_golden.py tests/test_losses.py tests/test_validation.py tests/test_metrics.py \
-	  tests/test_near_grey.py
+	  $(addprefix tests/spl_tf_tests/,test_golden.py test_losses.py test_validation.py \
+	    test_metrics.py test_near_grey.py)
 
 # The tests marked slow (about 3 minutes on 2 cores): the full `make demo` against the
 # README's figures, and the golden values on JAX under XLA's default settings.

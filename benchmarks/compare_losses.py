@@ -42,9 +42,9 @@ import spl_tf
 from applications.common import pairs, plots, resnet_generator
 from applications.pix2pix import demo
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData
-from fcc_dataset import cli, image_io
-from fcc_dataset.errors import InputError
 from spl_tf import metrics
+from spl_utils import cli, files, image_io
+from spl_utils.errors import InputError
 
 DEMO_STEPS = len(demo.PHOTOS) * demo.CROPS_PER_PHOTO["train"] // 8 * 8  # 8 epochs of batch 8
 
@@ -235,8 +235,8 @@ def run(expressions: list[str], output_dir: Path, config: Pix2PixConfig, steps: 
                f"ngf {config.model.ngf}, {config.model.num_blocks} residual blocks, "
                f"{len(test_files)} held-out images from "
                f"{data.data_dir}\n\n")
-    image_io.write_bytes(output_dir / "comparison.md", (summary + table(results)).encode())
-    image_io.write_bytes(output_dir / "comparison.json", json.dumps(
+    files.write_bytes(output_dir / "comparison.md", (summary + table(results)).encode())
+    files.write_bytes(output_dir / "comparison.json", json.dumps(
         {"steps": steps, "batch_size": batch_size, "image_size": data.image_size,
          "ngf": config.model.ngf, "num_blocks": config.model.num_blocks, "results": results},
         indent=2).encode())

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from absl import flags
 
-from fcc_dataset import cli, frames_csv, pipeline
-from fcc_dataset.errors import InputError
+from fcc_dataset import frames_csv, pipeline
+from spl_utils import cli
+from spl_utils.errors import InputError
 
 
 

@@ -4,7 +4,8 @@ Every 20th frame of the first 2 min 30 s is saved as `ID_00001.jpg`, `ID_00002.j
 and every 20th frame of the last 180 s as `ID_eof_00001.jpg`, ...; the CSV's frame names
 are these names without `ID_`. So `NNNNN` is frame 20 (N - 1) of the video (frame 0 the
 first; none from 150 s on), and `eof_NNNNN` is frame 20 (N - 1) counted from the one at
-180 s before the end, or from frame 0 in a shorter video (tests/test_fcc_youtube.py).
+180 s before the end, or from frame 0 in a shorter video
+(tests/fcc_dataset_tests/test_fcc_youtube.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from fcc_dataset import processes
-from fcc_dataset.errors import FileError, disk_error
+from spl_utils.errors import FileError, disk_error
 
 STEP = 20
 HEAD_SECONDS = 150

@@ -10,8 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from fcc_dataset import image_io
-from fcc_dataset.errors import InputError
+from spl_utils import files
+from spl_utils.errors import InputError
 
 DONE, UNAVAILABLE, FAILED = "done", "unavailable", "failed"
 NAME = "manifest.json"
@@ -67,4 +67,4 @@ class Manifest:
         self.records[video_id] = record
         videos = {k: dataclasses.asdict(v) for k, v in sorted(self.records.items())}
         text = json.dumps({"version": VERSION, "videos": videos}, indent=1)
-        image_io.write_bytes(self.path, text.encode() + b"\n")
+        files.write_bytes(self.path, text.encode() + b"\n")

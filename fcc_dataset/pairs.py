@@ -29,9 +29,10 @@ import cv2
 import numpy as np
 from absl import flags, logging
 
-from fcc_dataset import align, cli, extras, faces, image_io, locks, processes
-from fcc_dataset.faults import fault_point
-from fcc_dataset.errors import InputError
+from fcc_dataset import align, faces, processes
+from spl_utils import cli, extras, image_io, locks
+from spl_utils.errors import InputError
+from spl_utils.faults import fault_point
 
 # Smaller, a face crop's face is too small for dlib's detector even upsampled once.
 MIN_IMAGE_SIZE = 64
@@ -119,7 +120,7 @@ def make_pairs(
 
 
 def _remove_temp_files(output_dir: Path) -> None:
-    """Delete the `.*.tmp` files of writes a kill interrupted (see image_io.write_bytes)."""
+    """Delete the `.*.tmp` files of writes a kill interrupted (see `spl_utils.files`)."""
     for stale in output_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
 

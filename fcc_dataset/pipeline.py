@@ -12,11 +12,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import as_completed
 from pathlib import Path
 
-from fcc_dataset.errors import InputError
-from fcc_dataset import extras, faces, locks, processes, video
-from fcc_dataset.faults import fault_point
+from fcc_dataset import faces, processes, video
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord
+from spl_utils import extras, locks
+from spl_utils.errors import InputError
+from spl_utils.faults import fault_point
 
 FOLDERS = tuple(f"{resolution}/{name}" for resolution in ("LR", "HR") for name in CLASSES)
 PAPER_COUNTS = {

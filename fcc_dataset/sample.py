@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from fcc_dataset import cli, frames, processes
-from fcc_dataset.errors import InputError
+from fcc_dataset import frames, processes
+from spl_utils import cli
+from spl_utils.errors import InputError
 
 SIZE = 512  # the astronaut photo is 512x512
 

@@ -8,12 +8,18 @@ Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
 perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
 of the paper's generators: importing `spl_tf` registers them (and every loss), so
 `keras.models.load_model(path)` loads any run's model. `spl_tf.metrics` (PSNR,
-SSIM) is there too, imported on first use.
+SSIM) is there too, imported on first use. `spl_tf.config` holds the switches, as
+`keras.config` does (`spl_tf.config.set_profile_kernel("auto")`: the fused kernel on a
+GPU or TPU under JAX).
+
+What the project's commands share (errors, the command wrapper, image files) is the
+package `spl_utils`, a layer below this one: it never imports spl_tf, and `import
+spl_tf` never loads it.
 """
 
 import importlib
 
-from spl_tf import layers
+from spl_tf import config, layers
 from spl_tf.contextual import ContextualLoss, contextual_loss
 from spl_tf.features import VGGFeatures
 from spl_tf.losses import (
@@ -56,8 +62,8 @@ __all__ = [
 # writes `spl_tf.metrics.psnr`), imported on first use (PEP 562), so that importing
 # spl_tf loads only what the losses need.
 _SUBMODULES = frozenset({
-    "contextual", "features", "kernels", "layers", "losses", "metrics", "perceptual",
-    "profiles", "sesim", "validation",
+    "config", "constants", "contextual", "features", "kernels", "layers", "losses",
+    "metrics", "perceptual", "profiles", "sesim", "validation",
 })
 
 

@@ -20,7 +20,7 @@ mean of the TARGET over the whole batch (batch, height and width), as the
 original does, so an image's value depends on the other images of its batch.
 
 Differences from the original, none of which moves its values beyond float32
-rounding (checked against its outputs in `tests/test_contextual.py`):
+rounding (checked against its outputs in `tests/spl_tf_tests/test_contextual.py`):
 
 - Channel L2 normalisation uses TensorFlow's `l2_normalize` rule,
   `x * rsqrt(max(sum(x^2), 1e-12))`: an all-zero feature vector (after

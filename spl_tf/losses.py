@@ -34,7 +34,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from spl_tf.profiles import DX, DY, IDENTITY, weighted_profiles
+from spl_tf.constants import DX, DY, IDENTITY
+from spl_tf.profiles import weighted_profiles
 from spl_tf.validation import (
     check_batch,
     check_bool,

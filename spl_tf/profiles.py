@@ -14,8 +14,10 @@ contributes 0, never NaN.
 
 Written with `keras.ops`: the same code runs on the TensorFlow and JAX
 backends, with one choice per backend of how the sums go through XLA
-(`_profile_sums`, `_separate_pass`) and, on JAX where `SPL_PALLAS` asks for it,
-the fused kernel of `spl_tf.kernels`. Public functions take NHWC image batches.
+(`_profile_sums`, `_separate_pass`) and, on JAX where `spl_tf.config` asks for
+it, the fused kernel of `spl_tf.kernels`. Public functions take NHWC image batches.
+The original's constants (`EPSILON`, `RGB_TO_YUV`, the `POSITIONS`) are in
+`spl_tf.constants`, which the kernel shares.
 """
 
 from __future__ import annotations
@@ -27,21 +29,8 @@ import keras
 from keras import ops
 
 from spl_tf import kernels
+from spl_tf.constants import DX, DY, EPSILON, IDENTITY, POSITIONS, RGB_TO_YUV
 from spl_tf.validation import check_pair
-
-EPSILON = 1e-12
-"""The squared-norm floor of TensorFlow's `l2_normalize`, used by the original."""
-
-# TensorFlow's `rgb_to_yuv` kernel (columns Y, U, V), as the original uses.
-RGB_TO_YUV = (
-    (0.299, -0.14714119, 0.61497538),
-    (0.587, -0.28886916, -0.51496512),
-    (0.114, 0.43601035, -0.10001026),
-)
-
-IDENTITY, DX, DY = "identity", "dx", "dy"
-POSITIONS = (IDENTITY, DX, DY)
-"""How a profile is taken: from the image itself or from its x / y gradient."""
 
 
 def l2_normalize(x, axis: int | Sequence[int]):
@@ -69,7 +58,7 @@ def rgb_to_yuv(images, axis: int = -1):
     columns sum to exactly zero, so this is the same linear map, but a grey
     pixel gives exactly U = V = 0 and near-grey pixels keep their chroma to
     float32 precision, where `k_r R + k_g G + k_b B` cancels to rounding noise
-    that the norm floor of a flat profile would blow up (tests/test_near_grey.py).
+    that the norm floor of a flat profile would blow up (tests/spl_tf_tests/test_near_grey.py).
     Slices and one concatenate rather than a 3x3 contraction: on planar images
     XLA fuses them into the views' single pass (benchmarks/README.md).
     """
@@ -306,7 +295,7 @@ def weighted_profiles(
     views = [view for view in ("raw", "yuv") if any(v == view for v, _ in weights)]
     if not views:
         return ops.zeros((ops.shape(y_true)[0],), "float32")
-    # The fused kernel, where SPL_PALLAS asks for it (see spl_tf.kernels). An empty
+    # The fused kernel, where spl_tf.config asks for it (see spl_tf.kernels). An empty
     # batch has nothing to launch a kernel over.
     if kernels.use_pallas() and y_true.shape[0] != 0:
         return kernels.weighted_profiles_pallas(y_true, y_pred, weights, value_range)

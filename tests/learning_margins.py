@@ -1,6 +1,6 @@
 """How far above the models that have not learned each application's short run must land
-on held-out data (tests/test_learning.py), how close `make demo` must come to the
-README's figures (tests/test_demo.py), and what was measured to choose them.
+on held-out data (tests/applications_tests/test_learning.py), how close `make demo` must come to the
+README's figures (tests/applications_tests/test_demo.py), and what was measured to choose them.
 
 Re-measure with `python tests/measure_learning.py` (the table below is its output, on 2
 CPU cores, TensorFlow 2.21, Keras 3.15, 2026-12-06). "Over" is the run's score minus the best

@@ -33,7 +33,8 @@ class Mutant:
     tests: tuple[str, ...]  # pytest node ids or files that must fail
 
 
-LEARNING = "tests/test_learning.py"
+LEARNING = "tests/applications_tests/test_learning.py"
+FCC_YOUTUBE = "tests/fcc_dataset_tests/test_fcc_youtube.py"
 
 MUTANTS = [
     Mutant("pix2pix loss negated (trains away from the target)",
@@ -57,28 +58,28 @@ MUTANTS = [
            "                lambda x, y: (x, __import__('tensorflow').roll(y, 1, axis=0))),\n",
            (LEARNING,)),
     Mutant("FCC head window 10 s longer", "fcc_dataset/frames.py",
-           "HEAD_SECONDS = 150", "HEAD_SECONDS = 160", ("tests/test_fcc_youtube.py",)),
+           "HEAD_SECONDS = 150", "HEAD_SECONDS = 160", (FCC_YOUTUBE,)),
     Mutant("FCC tail window 10 s shorter", "fcc_dataset/frames.py",
-           "TAIL_SECONDS = 180", "TAIL_SECONDS = 170", ("tests/test_fcc_youtube.py",)),
+           "TAIL_SECONDS = 180", "TAIL_SECONDS = 170", (FCC_YOUTUBE,)),
     Mutant("checkpoint pruning not redone by the rerun after a kill",
            "applications/common/resume.py",
            "        self.checkpoints.prune()\n", "",
-           ("tests/test_training_faults.py",)),
+           ("tests/applications_tests/test_training_faults.py",)),
     Mutant("no fallback from a damaged checkpoint to the one before",
            "applications/common/resume.py",
            "        newest = self.survey.good[0] if self.survey.good else 0\n",
            "        newest = 0\n",
-           ("tests/test_training_faults.py",)),
+           ("tests/applications_tests/test_training_faults.py",)),
     Mutant("the old export left beside the new one after the swap",
            "applications/common/training.py",
            "    tmp.rename(path)\n    shutil.rmtree(old, ignore_errors=True)\n",
            "    tmp.rename(path)\n",
-           ("tests/test_training_faults.py",)),
+           ("tests/applications_tests/test_training_faults.py",)),
     Mutant("damaged checkpoints left in place among the good ones",
            "applications/common/resume.py",
            "        self.checkpoints.set_aside(self.survey.damaged)\n", "",
-           ("tests/test_run_folder.py::test_damaged_checkpoints_are_set_aside_and_never_"
-            "outrank_good_ones",)),
+           ("tests/applications_tests/test_run_folder.py::"
+            "test_damaged_checkpoints_are_set_aside_and_never_outrank_good_ones",)),
 ]
 
 

@@ -2,7 +2,7 @@
 naming the file, what was committed before it kept byte for byte, no temporary file
 left, and a rerun that goes on from there.
 
-The disk fills through an injected ENOSPC (`SPL_FAIL_AT`, see `fcc_dataset.faults`),
+The disk fills through an injected ENOSPC (`SPL_FAIL_AT`, see `spl_utils.faults`),
 raised where the write it stands in for would raise it; the state the failing write
 must leave is recorded at that instant (`faults.before_failure`). The commands run in
 this process (`command_utils.run_in_process`) but for fcc_dataset.pairs' workers.
@@ -26,7 +26,8 @@ from applications.common import callbacks, checkpoints
 from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
 from face_data import face_photo, write_rgb
-from fcc_dataset import faults, sample
+from fcc_dataset import sample
+from spl_utils import faults
 from pix2pix_data import write_pairs
 from tiny_configs import pix2pix_flags
 
@@ -252,10 +253,12 @@ def test_a_full_disk_at_the_lock_of_fcc_pairs_leaves_no_folder(fcc_inputs, tmp_p
 @contextlib.contextmanager
 def traced(path: Path) -> Iterator[None]:
     os.environ[faults.TRACE_FILE] = str(path)
+    faults.reset()
     try:
         yield
     finally:
         del os.environ[faults.TRACE_FILE]
+        faults.reset()
 
 
 def _reached(trace: Path) -> list[str]:

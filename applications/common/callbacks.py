@@ -21,8 +21,8 @@ import numpy as np
 from absl import logging
 
 from applications.common.checkpoints import Checkpoints
-from fcc_dataset import image_io
-from fcc_dataset.faults import fault_point
+from spl_utils import files, image_io
+from spl_utils.faults import fault_point
 
 # panels(inputs, outputs, targets) -> images to show side by side, each (N, H, W, 3).
 Panels = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]
@@ -185,7 +185,7 @@ class LogFile:
 
     def set_aside_if_damaged(self) -> None:
         if self.problems:
-            image_io.write_bytes(self.damaged_path, self.path.read_bytes())
+            files.write_bytes(self.damaged_path, self.path.read_bytes())
 
 
 def _is_row(row: dict[str, str], after: int) -> bool:
@@ -215,7 +215,7 @@ class TrainingLog:
         writer = csv.DictWriter(text, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        image_io.write_bytes(self.path, text.getvalue().encode())
+        files.write_bytes(self.path, text.getvalue().encode())
 
 
 def read_log(path: Path) -> list[dict[str, str]]:

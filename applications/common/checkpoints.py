@@ -19,9 +19,9 @@ from pathlib import Path
 
 import keras
 
-from fcc_dataset import image_io
-from fcc_dataset.errors import FileError, InputError
-from fcc_dataset.faults import fault_point
+from spl_utils import files
+from spl_utils.errors import FileError, InputError
+from spl_utils.faults import fault_point
 
 KEEP = 2
 DAMAGED = "damaged"
@@ -36,7 +36,7 @@ def save_model(model: keras.Model, path: Path, epochs: int | None = None) -> Non
     A failure (a full disk) is a FileError naming `path`, which is left as it was.
     """
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    with image_io.new_folders(path.parent, path):
+    with files.new_folders(path.parent, path):
         try:
             model.save(tmp)
             if epochs is not None:
@@ -50,7 +50,7 @@ def save_model(model: keras.Model, path: Path, epochs: int | None = None) -> Non
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        image_io.sync_folder(path.parent)
+        files.sync_folder(path.parent)
 
 
 def recorded_epochs(path: Path) -> int | None:
@@ -121,7 +121,7 @@ class Checkpoints:
         moved = []
         for epoch in epochs:
             target = _free_name(self.folder / DAMAGED / self.path(epoch).name)
-            with image_io.new_folders(target.parent, target):
+            with files.new_folders(target.parent, target):
                 os.replace(self.path(epoch), target)
             self._good.discard(epoch)
             moved.append(target)

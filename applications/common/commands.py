@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from absl import flags
 
 from applications.common import config
-from fcc_dataset import cli
-from fcc_dataset.errors import InputError
+from spl_utils import cli
+from spl_utils.errors import InputError
 
 if TYPE_CHECKING:
     from applications.common.application import Application

@@ -18,8 +18,8 @@ from typing import Any
 
 from absl import logging
 
-from fcc_dataset import image_io
-from fcc_dataset.errors import FileError, InputError
+from spl_utils import files
+from spl_utils.errors import FileError, InputError
 
 
 def check_apart(writes: Iterable[Path], reads: Mapping[str, Path | None],
@@ -88,7 +88,7 @@ def claim(output_dir: Path, record: str, provenance: dict[str, Any], owned: Iter
             for name in owned:
                 _remove(output_dir / name)
     _remove_temporary_files(output_dir, owned)
-    image_io.write_bytes(record_path, json.dumps(provenance, indent=2).encode() + b"\n")
+    files.write_bytes(record_path, json.dumps(provenance, indent=2).encode() + b"\n")
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -110,7 +110,7 @@ def _remove(path: Path) -> None:
 
 
 def _remove_temporary_files(output_dir: Path, owned: list[str]) -> None:
-    """The `.NAME.*.tmp` files of writes a kill interrupted (see `image_io.write_bytes`)."""
+    """The `.NAME.*.tmp` files of writes a kill interrupted (see `spl_utils.files`)."""
     for folder in [output_dir, *(output_dir / name for name in owned)]:
         if folder.is_dir():
             for stale in folder.glob(".*.tmp"):

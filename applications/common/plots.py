@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fcc_dataset import image_io
+from spl_utils import files
 
 DPI = 100
 # Long side of the images a figure shows: panels are at most 3 inches (300 pixels),
@@ -86,4 +86,4 @@ def _save(figure: Figure, path: Path) -> None:
     buffer = io.BytesIO()
     FigureCanvasAgg(figure)
     figure.savefig(buffer, format=path.suffix.lstrip(".") or "png")
-    image_io.write_bytes(path, buffer.getvalue())
+    files.write_bytes(path, buffer.getvalue())

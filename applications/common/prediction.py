@@ -28,8 +28,8 @@ from applications.common import config as config_lib
 from applications.common.application import (Application, Batch, Inference, Predictor,
                                              Scoring, as_uint8)
 from applications.common.scoring import image_scores
-from fcc_dataset import image_io, locks
-from fcc_dataset.errors import InputError
+from spl_utils import files, image_io, locks
+from spl_utils.errors import InputError
 
 
 def with_run_settings(app: Application, config: Any, given: set[str]) -> Any:
@@ -178,7 +178,7 @@ def write_predictions(
     result = {"images": len(scores), **_mean(scores), "per_image": scores}
     if baseline is not None:
         result["baseline"] = {"name": baseline[0], **_mean(baseline_scores)}
-    image_io.write_bytes(output_dir / "metrics.json", json.dumps(result, indent=2).encode())
+    files.write_bytes(output_dir / "metrics.json", json.dumps(result, indent=2).encode())
     return result
 
 

@@ -19,8 +19,8 @@ import keras
 
 import spl_tf
 from applications.common import config as config_lib
-from fcc_dataset import image_io
-from fcc_dataset.errors import InputError
+from spl_utils import files
+from spl_utils.errors import InputError
 
 CONFIG_FILE = "config.json"
 # The two ways out of a run folder that cannot be resumed, as every refusal words them.
@@ -40,7 +40,7 @@ def versions() -> dict[str, str]:
 def write(model_dir: Path, application: str, config: Any) -> None:
     record = {"application": application, "config": config_lib.to_dict(config),
               "versions": versions()}
-    image_io.write_bytes(model_dir / CONFIG_FILE, json.dumps(record, indent=2).encode() + b"\n")
+    files.write_bytes(model_dir / CONFIG_FILE, json.dumps(record, indent=2).encode() + b"\n")
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from applications.common.application import Application, Batch, TrainData
 from applications.makeup import data
 from applications.makeup.config import MakeupConfig, MakeupPredictConfig
 from applications.makeup.model import build_makeup_generator
-from fcc_dataset.errors import InputError
 from spl_tf import MakeupLoss
+from spl_utils.errors import InputError
 
 
 class MakeupTransfer(Application):

@@ -27,7 +27,7 @@ from absl import flags
 
 from applications.common.config import GeneratorConfig, PredictionConfig, TrainingConfig
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData, Pix2PixPredictConfig
-from fcc_dataset import cli, image_io
+from spl_utils import cli, files, image_io
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 CROP = 64
@@ -90,7 +90,7 @@ def run(output_dir: Path, epochs: int) -> dict:
                                     output_dir=str(output_dir / "predictions"), batch_size=8),
         data=train_config.data))
     (output_dir / "grid.png").write_bytes((output_dir / "predictions" / "grid.png").read_bytes())
-    image_io.write_bytes(output_dir / "metrics.json",
+    files.write_bytes(output_dir / "metrics.json",
                          json.dumps({k: v for k, v in metrics.items() if k != "per_image"},
                                     indent=2).encode())
     plots.loss_curves(model_dir / "training_log.csv", output_dir / "loss.png", "SPL")

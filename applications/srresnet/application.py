@@ -13,8 +13,8 @@ from applications.common.application import (Application, Batch, Inference, Pred
 from applications.srresnet import data, tiling
 from applications.srresnet.config import DEFAULT_TILE_SIZE, SRConfig, SRPredictConfig
 from applications.srresnet.model import build_srresnet
-from fcc_dataset import image_io
 from spl_tf import SPL
+from spl_utils import image_io
 
 # LR pixels one bicubic output pixel reads on each side of its own (Keys' kernel
 # spans 4 input pixels): the overlap that makes bicubic tiles exact.

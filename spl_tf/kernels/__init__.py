@@ -1,27 +1,22 @@
 """Fused kernels for SPL, and when to use them.
 
-`use_pallas()` says whether `spl_tf.profiles` should compute the profile
-statistics with the Pallas kernel of `spl_tf.kernels.pallas_profiles`:
+`use_pallas()` says whether `spl_tf.profiles` should compute the profile statistics
+with the Pallas kernel of `spl_tf.kernels.pallas_profiles`: only on the JAX backend
+(the kernel is a JAX primitive), and as `spl_tf.config.set_profile_kernel` chose
+("keras", the default: never; see `spl_tf.config.PROFILE_KERNELS`).
 
-- only on the JAX backend (the kernel is a JAX primitive);
-- `SPL_PALLAS` unset, "0" or "off": never. The kernel is opt-in until it has been
-  timed and checked on a real GPU and TPU: so far it has run in interpret mode and
-  been lowered for both, but no device compiler has run it;
-- `SPL_PALLAS=auto`: when JAX's default device is a GPU or a TPU and Pallas imports;
-- `SPL_PALLAS=1` (or "on"): always on JAX, in Pallas's interpret mode where
-  the device is neither (the CPU tests run this way);
-- `SPL_PALLAS=interpret`: interpret mode whatever the device (debugging).
-
-Nothing here imports JAX until a function is called on the JAX backend, so
-importing spl_tf on TensorFlow never imports JAX (nor this package TensorFlow).
+The kernel shares the original's constants with `spl_tf.profiles` through
+`spl_tf.constants`, so neither imports the other's module. Nothing here imports JAX
+until a function is called on the JAX backend, so importing spl_tf on TensorFlow never
+imports JAX (nor this package TensorFlow).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 
-ENV = "SPL_PALLAS"
+from spl_tf import config
+
 _DEVICE_PLATFORMS = ("gpu", "tpu")
 
 
@@ -39,26 +34,23 @@ def pallas_available(platform: str) -> bool:
 def pallas_platform() -> str | None:
     """The kernel platform to use now ("gpu", "tpu", "interpret"), or None for none.
 
-    Decided by `SPL_PALLAS` and JAX's default device, as the module says.
-    A value of `SPL_PALLAS` other than those listed is a ValueError.
+    Decided by `spl_tf.config.profile_kernel()` and JAX's default device.
     """
     import keras
 
     if keras.backend.backend() != "jax":
         return None
-    mode = os.environ.get(ENV, "off").strip().lower()
-    if mode in ("", "0", "off", "false", "no"):
+    kernel = config.profile_kernel()
+    if kernel == "keras":
         return None
-    if mode == "interpret":
+    if kernel == "interpret":
         return "interpret"
-    if mode not in ("auto", "1", "on", "true", "yes"):
-        raise ValueError(f"{ENV} must be auto, 1/on, 0/off or interpret, got {mode!r}")
     import jax
 
     device = jax.default_backend()  # "cpu", "gpu" or "tpu"
     if pallas_available(device):
         return device
-    return None if mode == "auto" else "interpret"
+    return None if kernel == "auto" else "interpret"
 
 
 def use_pallas() -> bool:
@@ -87,7 +79,6 @@ def planar_similarity_pallas(a, b, height, weights=None, platform=None):
 
 
 __all__ = [
-    "ENV",
     "pallas_available",
     "pallas_platform",
     "planar_similarity_pallas",

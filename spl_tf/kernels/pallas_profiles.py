@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from spl_tf.profiles import DX, DY, EPSILON, IDENTITY, RGB_TO_YUV
+from spl_tf.constants import DX, DY, EPSILON, IDENTITY, RGB_TO_YUV
 
 PLATFORMS = ("gpu", "tpu", "interpret")
 _HALO = 8  # rows in the halo block: the smallest TPU-legal second-minor block.

@@ -1,0 +1,23 @@
+"""What every command of the project shares, as Keras keeps `keras.utils`.
+
+The bottom layer: the FCC tools (`fcc_dataset`) and the trainers (`applications`) import
+it; it imports neither of them, nor `spl_tf`.
+
+- `errors`: `InputError` and `FileError`, the errors a command shows as one line.
+- `cli`: the command wrapper (flags defined when a command starts, `--help` by section).
+- `files`: atomic writes; folders that a failed write leaves as they were.
+- `image_io`: the one image decoder (TensorFlow's, EXIF orientation applied), uint8 <->
+  [-1, 1], image writes, distinct output names.
+- `locks`: one writer per output folder.
+- `extras`: a missing optional package, named with the extra that installs it.
+- `faults`: the named points where tests pause, kill or fail a command.
+
+A package of its own, not `spl_tf.utils`: importing a submodule imports its parent
+package first, and `import spl_tf` imports Keras, which on the TensorFlow backend
+imports TensorFlow (seconds, and its C++ start-up lines). Here `--help` of every command
+imports no TensorFlow, and `import spl_tf` stays Keras + NumPy and never loads this.
+
+Nothing is imported here: each module is imported by name (`from spl_utils import
+image_io`), so that a command pays only for what it uses (absl, OpenCV; TensorFlow on
+first use of `image_io`'s decoders).
+"""
