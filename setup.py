@@ -22,7 +22,7 @@ setup(
     license_files=["LICENSE"],
     python_requires=">=3.10,<3.14",
     packages=find_packages(
-        include=["spl_tf", "spl_tf.*", "spl_utils", "applications", "applications.*",
+        include=["spl_tf", "spl_tf.*", "spl_tf.utils", "applications", "applications.*",
                  "fcc_dataset"]
     ),
     # Floors: the oldest versions `make test-compat` passes with (tests/compat/oldest.txt pins
@@ -43,7 +43,7 @@ setup(
         # fcc_dataset.align catches scipy's QhullError from the piecewise-affine warp.
         "scipy>=1.11,<2",
         "matplotlib>=3.8,<4",
-        # spl_utils.image_io reads each image's EXIF orientation from its header.
+        # spl_tf.utils.image_io reads each image's EXIF orientation from its header.
         "pillow>=10,<14",
     ],
     extras_require={

@@ -43,8 +43,8 @@ from applications.common import pairs, plots, resnet_generator
 from applications.pix2pix import demo
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData
 from spl_tf import metrics
-from spl_utils import cli, files, image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import cli, files, image_io
+from spl_tf.utils.errors import InputError
 
 DEMO_STEPS = len(demo.PHOTOS) * demo.CROPS_PER_PHOTO["train"] // 8 * 8  # 8 epochs of batch 8
 

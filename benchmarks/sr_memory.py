@@ -36,7 +36,7 @@ from absl import flags  # noqa: E402
 
 from applications.srresnet.config import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE  # noqa: E402
 from applications.srresnet.model import build_srresnet  # noqa: E402
-from spl_utils import cli, image_io  # noqa: E402
+from spl_tf.utils import cli, image_io  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # LR width x height: one default tile (the floor), then up to 24 megapixels (x4).

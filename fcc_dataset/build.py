@@ -24,8 +24,8 @@ from pathlib import Path
 from absl import flags
 
 from fcc_dataset import frames_csv, pipeline
-from spl_utils import cli
-from spl_utils.errors import InputError
+from spl_tf.utils import cli
+from spl_tf.utils.errors import InputError
 
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spl_utils.errors import disk_error
-from spl_utils.faults import fault_point
+from spl_tf.utils.errors import disk_error
+from spl_tf.utils.faults import fault_point
 
 # The original took pytube's best progressive mp4, 720p in 2019. YouTube now serves
 # progressive streams at 360p only, where no face crop reaches the 400 px of HR: so a

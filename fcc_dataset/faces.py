@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spl_utils import extras
+from spl_tf.utils import extras
 
 # The original detects with one upsampling step: faces down to about 40 pixels.
 UPSAMPLE = 1

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from fcc_dataset import processes
-from spl_utils.errors import FileError, disk_error
+from spl_tf.utils.errors import FileError, disk_error
 
 STEP = 20
 HEAD_SECONDS = 150

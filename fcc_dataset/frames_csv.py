@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 DEFAULT_URL = ("https://raw.githubusercontent.com/ssarfraz/SPL/master/"
                "FCC_dataset/util/yt_frames_.csv")

@@ -10,8 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from spl_utils import files
-from spl_utils.errors import InputError
+from spl_tf.utils import files
+from spl_tf.utils.errors import InputError
 
 DONE, UNAVAILABLE, FAILED = "done", "unavailable", "failed"
 NAME = "manifest.json"

@@ -30,9 +30,9 @@ import numpy as np
 from absl import flags, logging
 
 from fcc_dataset import align, faces, processes
-from spl_utils import cli, extras, image_io, locks
-from spl_utils.errors import InputError
-from spl_utils.faults import fault_point
+from spl_tf.utils import cli, extras, image_io, locks
+from spl_tf.utils.errors import InputError
+from spl_tf.utils.faults import fault_point
 
 # Smaller, a face crop's face is too small for dlib's detector even upsampled once.
 MIN_IMAGE_SIZE = 64
@@ -120,7 +120,7 @@ def make_pairs(
 
 
 def _remove_temp_files(output_dir: Path) -> None:
-    """Delete the `.*.tmp` files of writes a kill interrupted (see `spl_utils.files`)."""
+    """Delete the `.*.tmp` files of writes a kill interrupted (see `spl_tf.utils.files`)."""
     for stale in output_dir.glob(".*.tmp"):
         stale.unlink(missing_ok=True)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from fcc_dataset import faces, processes, video
 from fcc_dataset.frames_csv import CLASSES, VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, Manifest, VideoRecord
-from spl_utils import extras, locks
-from spl_utils.errors import InputError
-from spl_utils.faults import fault_point
+from spl_tf.utils import extras, locks
+from spl_tf.utils.errors import InputError
+from spl_tf.utils.faults import fault_point
 
 FOLDERS = tuple(f"{resolution}/{name}" for resolution in ("LR", "HR") for name in CLASSES)
 PAPER_COUNTS = {

@@ -18,8 +18,8 @@ import numpy as np
 from absl import flags
 
 from fcc_dataset import frames, processes
-from spl_utils import cli
-from spl_utils.errors import InputError
+from spl_tf.utils import cli
+from spl_tf.utils.errors import InputError
 
 SIZE = 512  # the astronaut photo is 512x512
 

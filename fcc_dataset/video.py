@@ -17,9 +17,9 @@ import numpy as np
 from fcc_dataset import download, faces, frames
 from fcc_dataset.frames_csv import VideoRow
 from fcc_dataset.manifest import DONE, FAILED, UNAVAILABLE, VideoRecord
-from spl_utils import image_io
-from spl_utils.errors import FileError
-from spl_utils.faults import fault_point
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import FileError
+from spl_tf.utils.faults import fault_point
 
 WORK = ".work"
 SIZES = {"LR": 256, "HR": 512}

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import skimage.data
 
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 
 def mirrored_darker(target: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from checkout import scratch_copy
 
-PACKAGES = ("spl_tf", "spl_utils", "applications", "fcc_dataset")
+PACKAGES = ("spl_tf", "spl_tf.utils", "applications", "fcc_dataset")
 # What only the extras bring (tqdm, in [makeup] too, comes with tensorflow-datasets).
 EXTRA_ONLY = ("dlib", "face_recognition_models", "yt_dlp", "imageio_ffmpeg")
 TIMEOUT = 300  # seconds, for any one command
@@ -220,8 +220,8 @@ def last_line(result: subprocess.CompletedProcess) -> str:
 
 def test_plain_install_imports_the_wheels_packages_and_no_extra(plain: Venv):
     found = plain.python_code(
-        "import importlib.util, applications, fcc_dataset, spl_tf, spl_utils\n"
-        "for package in (spl_tf, spl_utils, applications, fcc_dataset):\n"
+        "import importlib.util, applications, fcc_dataset, spl_tf, spl_tf.utils\n"
+        "for package in (spl_tf, spl_tf.utils, applications, fcc_dataset):\n"
         "    print(package.__file__)\n"
         f"print([m for m in {EXTRA_ONLY} if importlib.util.find_spec(m)])")
     assert succeeded(found)

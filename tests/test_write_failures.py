@@ -2,7 +2,7 @@
 naming the file, what was committed before it kept byte for byte, no temporary file
 left, and a rerun that goes on from there.
 
-The disk fills through an injected ENOSPC (`SPL_FAIL_AT`, see `spl_utils.faults`),
+The disk fills through an injected ENOSPC (`SPL_FAIL_AT`, see `spl_tf.utils.faults`),
 raised where the write it stands in for would raise it; the state the failing write
 must leave is recorded at that instant (`faults.before_failure`). The commands run in
 this process (`command_utils.run_in_process`) but for fcc_dataset.pairs' workers.
@@ -27,7 +27,7 @@ from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
 from face_data import face_photo, write_rgb
 from fcc_dataset import sample
-from spl_utils import faults
+from spl_tf.utils import faults
 from pix2pix_data import write_pairs
 from tiny_configs import pix2pix_flags
 

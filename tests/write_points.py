@@ -1,4 +1,4 @@
-"""The named write points of every command (`spl_utils.faults`): one registry for the
+"""The named write points of every command (`spl_tf.utils.faults`): one registry for the
 tests that fail each write with a full disk (test_write_failures.py).
 
 Each entry is (label, fault spec): the spec names the point as `SPL_FAIL_AT` takes it

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from applications.common.config import check
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 # (inputs, targets or None, names of the source files). Images are NHWC, either uint8
 # as their files hold them (SR's whole images: a float copy of a large image is what

@@ -21,8 +21,8 @@ import numpy as np
 from absl import logging
 
 from applications.common.checkpoints import Checkpoints
-from spl_utils import files, image_io
-from spl_utils.faults import fault_point
+from spl_tf.utils import files, image_io
+from spl_tf.utils.faults import fault_point
 
 # panels(inputs, outputs, targets) -> images to show side by side, each (N, H, W, 3).
 Panels = Callable[[np.ndarray, np.ndarray, np.ndarray], Sequence[np.ndarray]]

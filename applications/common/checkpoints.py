@@ -19,9 +19,9 @@ from pathlib import Path
 
 import keras
 
-from spl_utils import files
-from spl_utils.errors import FileError, InputError
-from spl_utils.faults import fault_point
+from spl_tf.utils import files
+from spl_tf.utils.errors import FileError, InputError
+from spl_tf.utils.faults import fault_point
 
 KEEP = 2
 DAMAGED = "damaged"

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from absl import flags
 
 from applications.common import config
-from spl_utils import cli
-from spl_utils.errors import InputError
+from spl_tf.utils import cli
+from spl_tf.utils.errors import InputError
 
 if TYPE_CHECKING:
     from applications.common.application import Application

@@ -22,8 +22,8 @@ from typing import Any
 
 from absl import flags
 
-from spl_utils.cli import REQUIRED
-from spl_utils.errors import InputError
+from spl_tf.utils.cli import REQUIRED
+from spl_tf.utils.errors import InputError
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None,

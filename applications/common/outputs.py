@@ -18,8 +18,8 @@ from typing import Any
 
 from absl import logging
 
-from spl_utils import files
-from spl_utils.errors import FileError, InputError
+from spl_tf.utils import files
+from spl_tf.utils.errors import FileError, InputError
 
 
 def check_apart(writes: Iterable[Path], reads: Mapping[str, Path | None],
@@ -110,7 +110,7 @@ def _remove(path: Path) -> None:
 
 
 def _remove_temporary_files(output_dir: Path, owned: list[str]) -> None:
-    """The `.NAME.*.tmp` files of writes a kill interrupted (see `spl_utils.files`)."""
+    """The `.NAME.*.tmp` files of writes a kill interrupted (see `spl_tf.utils.files`)."""
     for folder in [output_dir, *(output_dir / name for name in owned)]:
         if folder.is_dir():
             for stale in folder.glob(".*.tmp"):

@@ -28,8 +28,8 @@ from absl import logging
 from applications.common import augment
 from applications.common.application import Batch, TrainData
 from applications.common.config import PairData, TrainingConfig
-from spl_utils import image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
 
 SAMPLES_SHOWN = 4
 

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from spl_utils import files
+from spl_tf.utils import files
 
 DPI = 100
 # Long side of the images a figure shows: panels are at most 3 inches (300 pixels),

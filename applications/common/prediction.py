@@ -28,8 +28,8 @@ from applications.common import config as config_lib
 from applications.common.application import (Application, Batch, Inference, Predictor,
                                              Scoring, as_uint8)
 from applications.common.scoring import image_scores
-from spl_utils import files, image_io, locks
-from spl_utils.errors import InputError
+from spl_tf.utils import files, image_io, locks
+from spl_tf.utils.errors import InputError
 
 
 def with_run_settings(app: Application, config: Any, given: set[str]) -> Any:

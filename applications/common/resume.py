@@ -33,7 +33,7 @@ from absl import logging
 from applications.common import callbacks, run_record
 from applications.common.checkpoints import (DAMAGED, Checkpoints, Survey, check_readable,
                                              recorded_epochs)
-from spl_utils.errors import FileError, InputError
+from spl_tf.utils.errors import FileError, InputError
 
 MODEL_FILE = "model.keras"
 EXPORT = "export"

@@ -19,8 +19,8 @@ import keras
 
 import spl_tf
 from applications.common import config as config_lib
-from spl_utils import files
-from spl_utils.errors import InputError
+from spl_tf.utils import files
+from spl_tf.utils.errors import InputError
 
 CONFIG_FILE = "config.json"
 # The two ways out of a run folder that cannot be resumed, as every refusal words them.

@@ -10,7 +10,7 @@ import keras
 from absl import logging
 
 from applications.common.config import RuntimeConfig, TrainingConfig
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 
 def connect(config: RuntimeConfig, seed: int) -> None:

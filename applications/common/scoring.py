@@ -25,7 +25,7 @@ import numpy as np
 
 from applications.common.application import Scoring
 from spl_tf import metrics
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 # Pixels of a strip's core: scoring then works in about 170 MB on Y, 360 MB on RGB
 # (measured), whatever the image's size; smaller strips recompute more margin rows.

@@ -21,9 +21,9 @@ from absl import logging
 from applications.common import callbacks, resume, run_record, runtime
 from applications.common.application import Application
 from applications.common.checkpoints import Checkpoints, save_model
-from spl_utils import locks
-from spl_utils.errors import FileError, InputError
-from spl_utils.faults import fault_point
+from spl_tf.utils import locks
+from spl_tf.utils.errors import FileError, InputError
+from spl_tf.utils.faults import fault_point
 
 
 class DivergedError(InputError):
@@ -182,7 +182,7 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
 
 
 def _remove_leftovers(model_dir: Path) -> None:
-    """The temporary files of writes a kill interrupted (see `spl_utils.files`)."""
+    """The temporary files of writes a kill interrupted (see `spl_tf.utils.files`)."""
     for folder in (model_dir, model_dir / "samples"):
         for stale in folder.glob(".*.tmp"):
             if stale.is_file():

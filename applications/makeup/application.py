@@ -13,7 +13,7 @@ from applications.makeup import data
 from applications.makeup.config import MakeupConfig, MakeupPredictConfig
 from applications.makeup.model import build_makeup_generator
 from spl_tf import MakeupLoss
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 
 class MakeupTransfer(Application):

@@ -21,7 +21,7 @@ import tensorflow as tf
 from applications.common import pairs
 from applications.common.application import Batch
 from applications.makeup.config import MakeupData
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 
 def stack(source: tf.Tensor, reference: tf.Tensor):

@@ -31,8 +31,8 @@ from applications.common import config as config_lib
 from applications.common import outputs, plots
 from applications.common.config import absolute_paths, check, option
 from fcc_dataset import align, faces
-from spl_utils import cli, image_io, locks
-from spl_utils.errors import InputError
+from spl_tf.utils import cli, image_io, locks
+from spl_tf.utils.errors import InputError
 
 if TYPE_CHECKING:
     from applications.common.application import Predictor

@@ -27,7 +27,7 @@ from absl import flags
 
 from applications.common.config import GeneratorConfig, PredictionConfig, TrainingConfig
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData, Pix2PixPredictConfig
-from spl_utils import cli, files, image_io
+from spl_tf.utils import cli, files, image_io
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 CROP = 64

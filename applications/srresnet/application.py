@@ -14,7 +14,7 @@ from applications.srresnet import data, tiling
 from applications.srresnet.config import DEFAULT_TILE_SIZE, SRConfig, SRPredictConfig
 from applications.srresnet.model import build_srresnet
 from spl_tf import SPL
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 # LR pixels one bicubic output pixel reads on each side of its own (Keys' kernel
 # spans 4 input pixels): the overlap that makes bicubic tiles exact.

@@ -30,8 +30,8 @@ from applications.common import augment
 from applications.common.application import Batch, TrainData
 from applications.common.config import TrainingConfig
 from applications.srresnet.config import SRData, SRImages
-from spl_utils import image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
 
 SPLITS = {"train": "train", "valid": "validation"}  # folder name -> tfds split
 SAMPLE_LR = 24  # side of the LR crops shown in TensorBoard

@@ -26,11 +26,11 @@ from applications.srresnet.application import SuperResolution
 from backend_utils import jax_env
 from div2k_data import write_div2k
 from fcc_dataset import build, pairs, sample
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("spl_utils", "spl_tf", "fcc_dataset", "applications")
+PACKAGES = ("spl_tf.utils", "spl_tf", "fcc_dataset", "applications")
 APPS = {"pix2pix": Pix2Pix(), "srresnet": SuperResolution(), "makeup": MakeupTransfer()}
 
 
@@ -234,18 +234,27 @@ def test_models_load_in_a_fresh_process_with_only_spl_tf(tmp_path):
 # --- layers of the house -----------------------------------------------------------------
 
 
-# Each package and what it may import of the others, bottom first. `spl_tf` imports no
-# `spl_utils` either: `import spl_tf` stays Keras + NumPy, and the commands' help, which
-# imports `spl_utils.cli`, stays free of Keras and TensorFlow.
+# Each layer and what it may import of the others, bottom first. `spl_tf.utils` is a layer
+# of its own below `spl_tf` (the library imports none of it), as `keras.utils` would be if
+# nothing in Keras used it: `import spl_tf` loads neither it nor Keras, so the commands'
+# help, which imports `spl_tf.utils.cli`, stays free of Keras and TensorFlow.
 LAYERS = {
-    "spl_utils": set(),
+    "spl_tf.utils": set(),
     "spl_tf": set(),
-    "fcc_dataset": {"spl_utils", "spl_tf"},
-    "applications": {"spl_utils", "spl_tf", "fcc_dataset"},
+    "fcc_dataset": {"spl_tf.utils", "spl_tf"},
+    "applications": {"spl_tf.utils", "spl_tf", "fcc_dataset"},
 }
+
+
+def _layer(module: str) -> str | None:
+    """The layer a dotted name belongs to (the longest layer name it starts with)."""
+    owners = [layer for layer in LAYERS if module == layer or module.startswith(layer + ".")]
+    return max(owners, key=len, default=None)
+
+
 # Outside fcc_dataset, the modules where FCC data is meant, and the FCC modules each uses:
 # makeup transfer aligns a reference face onto the source as the aligned pairs are made;
-# the FCC benchmark times the tools. Anything else goes through spl_utils.
+# the FCC benchmark times the tools. Anything else goes through spl_tf.utils.
 FCC_USERS = {
     "applications.makeup.transfer": {"fcc_dataset.align", "fcc_dataset.faces"},
     "benchmarks.fcc": {"fcc_dataset.frames", "fcc_dataset.frames_csv", "fcc_dataset.pairs",
@@ -275,8 +284,11 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def _sources(*folders: str) -> list[Path]:
-    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+def _sources(*packages: str) -> list[Path]:
+    """The modules of these layers (of `spl_tf`, not those of `spl_tf.utils`)."""
+    return sorted(path for package in packages
+                  for path in (ROOT / package.replace(".", "/")).rglob("*.py")
+                  if _layer(_module_name(path)) in (package, None))
 
 
 @pytest.mark.parametrize("package", sorted(LAYERS))
@@ -285,13 +297,13 @@ def test_no_module_imports_a_higher_layer(package):
     modules = _sources(package)
     assert len(modules) > 5
     offenders = {_module_name(path): sorted(name for name in _imports(path)
-                                            if name.split(".")[0] in forbidden)
+                                            if _layer(name) in forbidden)
                  for path in modules}
     assert {module: names for module, names in offenders.items() if names} == {}
 
 
 def test_fcc_dataset_is_imported_only_where_fcc_data_is_meant():
-    modules = _sources("spl_utils", "spl_tf", "applications", "benchmarks", "examples")
+    modules = _sources("spl_tf.utils", "spl_tf", "applications", "benchmarks", "examples")
     assert len(modules) > 60
     used = {_module_name(path): {".".join(name.split(".")[:2]) for name in _imports(path)
                                  if name.split(".")[0] == "fcc_dataset"}

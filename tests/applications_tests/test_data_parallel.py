@@ -13,7 +13,7 @@ import numpy as np
 
 from applications.common import callbacks, runtime, training
 from backend_utils import jax_env
-from spl_utils.faults import PAUSE_AT, PAUSE_FILE
+from spl_tf.utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import learning_margins
 from pix2pix_data import mean_target
 from test_learning import mean_score
 from applications.pix2pix import demo
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 ROOT = Path(__file__).resolve().parents[2]
 

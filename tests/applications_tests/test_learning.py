@@ -29,7 +29,7 @@ from applications.pix2pix.application import Pix2Pix
 from applications.srresnet.application import SuperResolution
 from div2k_data import write_div2k
 from face_data import write_recoloured_pairs
-from spl_utils import image_io
+from spl_tf.utils import image_io
 from pix2pix_data import mean_target, negative, write_pairs
 
 LEARNING_RATE = 2e-3

@@ -22,7 +22,7 @@ from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset.pairs import make_pairs
 from spl_tf import CPL, GPL, MakeupLoss
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 64

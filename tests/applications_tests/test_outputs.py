@@ -17,7 +17,7 @@ from applications.makeup.model import build_makeup_generator
 from command_utils import run_in_process
 from face_data import face_photo, write_rgb
 from fcc_dataset import pairs
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 PREDICT = "applications.pix2pix.predict"
 TRANSFER = "applications.makeup.transfer"

@@ -8,8 +8,8 @@ import tiny_configs
 from applications.common import pairs
 from applications.pix2pix.application import Pix2Pix
 from exif_data import write_oriented
-from spl_utils import image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
 from pix2pix_data import add_odd_files, write_pairs
 
 AtoB, BtoA = pairs.PairFormat("AtoB"), pairs.PairFormat("BtoA")

@@ -17,9 +17,9 @@ from applications.common import augment, callbacks, prediction, training
 from applications.common.checkpoints import Checkpoints
 from applications.pix2pix.application import Pix2Pix
 from exif_data import write_oriented
-from spl_utils import image_io
-from spl_utils.errors import InputError
-from spl_utils.faults import PAUSE_AT, PAUSE_FILE
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
+from spl_tf.utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from applications.srresnet.application import SuperResolution
 from applications.srresnet.config import DEFAULT_TILE_SIZE, SRData, SRPredictConfig
 from applications.srresnet.model import build_srresnet
 from spl_tf import metrics
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 MB = 2**20
 

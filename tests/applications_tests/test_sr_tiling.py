@@ -20,8 +20,8 @@ from applications.srresnet.config import (DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZ
 from applications.srresnet.model import build_srresnet
 from command_utils import run_in_process
 from div2k_data import hr_photo
-from spl_utils import image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = SuperResolution()

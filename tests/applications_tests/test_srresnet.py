@@ -21,8 +21,8 @@ from command_utils import run_in_process
 from div2k_data import hr_photo, write_div2k
 from exif_data import write_oriented
 from spl_tf import SPL
-from spl_utils import files, image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import files, image_io
+from spl_tf.utils.errors import InputError
 
 SR = SuperResolution()
 

@@ -2,7 +2,7 @@
 SIGINT) at named instants spread over a whole run, inside every file it writes, and rerun.
 
 One run folder goes through a chain of kills: each run is paused at the next point
-(`spl_utils.faults`), killed there, and checked; the next run resumes it and is
+(`spl_tf.utils.faults`), killed there, and checked; the next run resumes it and is
 killed at a later point; a last run finishes, and one more is killed between the two
 renames of the export swap. After every kill the folder must be
 consistent, and in the end the run must be whole: the right epoch count, the
@@ -29,7 +29,7 @@ import pytest
 import spl_tf  # noqa: F401  (registers the layers and losses a run's model uses)
 from applications.common import callbacks
 from applications.common.checkpoints import Checkpoints, check_readable
-from spl_utils.faults import PAUSE_AT, PAUSE_FILE
+from spl_tf.utils.faults import PAUSE_AT, PAUSE_FILE
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]

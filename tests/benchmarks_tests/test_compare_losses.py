@@ -12,7 +12,7 @@ import pytest
 import compare_losses  # benchmarks/ is on pytest's pythonpath (pytest.ini)
 import spl_tf
 from applications.common import plots
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 from pix2pix_data import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import pytest
 
 from fake_youtube import serving
 from fcc_dataset import download, frames, frames_csv, pipeline, sample, video
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """Fault injection: `fcc_dataset.build` and `fcc_dataset.pairs` with `--jobs=2`, and the
 build downloading from a fake YouTube (`fake_youtube`, `--jobs=1`), paused at a named
-point (`spl_utils.faults`) and SIGKILLed there, parent only, as a crash would. No
+point (`spl_tf.utils.faults`) and SIGKILLed there, parent only, as a crash would. No
 process of theirs may outlive the parent (workers, ffmpeg), and a rerun of the same
 command must end as an uninterrupted run does, with no temp files left.
 
@@ -27,7 +27,7 @@ from face_data import face_photo, write_rgb
 from fake_youtube import serving
 from fcc_dataset import frames, frames_csv, pairs, pipeline, processes, sample
 from fcc_dataset.manifest import Manifest
-from spl_utils import faults
+from spl_tf.utils import faults
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc and relies on PR_SET_PDEATHSIG")
@@ -266,7 +266,7 @@ def fake_ffmpeg(folder: Path, real: str | None = None) -> Path:
                       f"sys.path.insert(0, {str(ROOT)!r})\n"
                       f"if {real!r} and '-sseof' not in sys.argv:\n"
                       f"    os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
-                      "from spl_utils.faults import fault_point\nfault_point('ffmpeg')\n"
+                      "from spl_tf.utils.faults import fault_point\nfault_point('ffmpeg')\n"
                       "sys.exit('the fake ffmpeg was not paused')\n")
     script.chmod(0o755)
     return script

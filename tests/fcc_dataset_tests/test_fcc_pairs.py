@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from spl_utils import image_io
-from spl_utils.errors import InputError
+from spl_tf.utils import image_io
+from spl_tf.utils.errors import InputError
 from exif_data import write_oriented
 from face_data import face_photo, no_face_photo, write_rgb
 from fcc_dataset import align, faces, pairs

@@ -18,7 +18,7 @@ import pytest
 from fake_youtube import serving
 from fcc_dataset import frames_csv, pipeline, sample
 from fcc_dataset.frames_csv import VideoRow
-from spl_utils import image_io
+from spl_tf.utils import image_io
 from numbered_video import read_index, write_numbered_video
 
 # The original's ffmpeg calls (REFERENCE.md, FCC): every 20th frame of the first

@@ -1,7 +1,7 @@
 """The errors that mean "the user's input, or the machine, stops this command".
 
 Raised by every layer (the FCC tools, the trainers, the utilities under them); commands
-show them as one `error:` line (see `spl_utils.cli`).
+show them as one `error:` line (see `spl_tf.utils.cli`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ they were.
 Every command writes its state (manifests, config.json, checkpoints, images) through
 `write_bytes`: a synced temporary file in the same folder, renamed over the target, so a
 reader, or the rerun after a kill, never sees half a file. A failure is a `FileError`
-naming the file and what to do (see `spl_utils.errors`).
+naming the file and what to do (see `spl_tf.utils.errors`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from spl_utils.errors import FileError
-from spl_utils.faults import fault_point
+from spl_tf.utils.errors import FileError
+from spl_tf.utils.faults import fault_point
 
 
 def write_bytes(path: Path, data) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from spl_utils.errors import InputError
+from spl_tf.utils.errors import InputError
 
 # The module a package is imported as -> the package pip installs it from.
 PACKAGES = {

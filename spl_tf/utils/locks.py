@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from spl_utils import files
-from spl_utils.errors import FileError, InputError, what_to_do
-from spl_utils.faults import fault_point
+from spl_tf.utils import files
+from spl_tf.utils.errors import FileError, InputError, what_to_do
+from spl_tf.utils.faults import fault_point
 
 LOCK_FILE = ".lock"
 

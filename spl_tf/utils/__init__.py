@@ -1,7 +1,7 @@
 """What every command of the project shares, as Keras keeps `keras.utils`.
 
 The bottom layer: the FCC tools (`fcc_dataset`) and the trainers (`applications`) import
-it; it imports neither of them, nor `spl_tf`.
+it; it imports neither of them, nor the rest of `spl_tf`.
 
 - `errors`: `InputError` and `FileError`, the errors a command shows as one line.
 - `cli`: the command wrapper (flags defined when a command starts, `--help` by section).
@@ -12,12 +12,11 @@ it; it imports neither of them, nor `spl_tf`.
 - `extras`: a missing optional package, named with the extra that installs it.
 - `faults`: the named points where tests pause, kill or fail a command.
 
-A package of its own, not `spl_tf.utils`: importing a submodule imports its parent
-package first, and `import spl_tf` imports Keras, which on the TensorFlow backend
-imports TensorFlow (seconds, and its C++ start-up lines). Here `--help` of every command
-imports no TensorFlow, and `import spl_tf` stays Keras + NumPy and never loads this.
+Below the library itself: no module of `spl_tf` imports this, and `import spl_tf` loads
+neither it nor Keras (see `spl_tf.registration`), so `--help` of every command imports no
+TensorFlow.
 
-Nothing is imported here: each module is imported by name (`from spl_utils import
+Nothing is imported here: each module is imported by name (`from spl_tf.utils import
 image_io`), so that a command pays only for what it uses (absl, OpenCV; TensorFlow on
 first use of `image_io`'s decoders).
 """

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 from absl import app, flags
 
-from spl_utils.errors import InputError, file_error
+from spl_tf.utils.errors import InputError, file_error
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 from exif_data import stored_pixels, write_oriented
-from spl_utils import image_io
+from spl_tf.utils import image_io
 
 # Not square and not symmetric: every turn and mirror gives other pixels.
 PICTURE = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)

@@ -9,7 +9,7 @@ see them: TensorFlow's decoder reads pixels as stored, so each file's EXIF orien
 is read from its header with Pillow (`exif_orientation`) and applied with TensorFlow
 ops (`upright`); pipelines carry (path, orientation) where they carry paths.
 TensorFlow is imported on first use only: importing this module (or the commands
-that use it) stays cheap. Writing goes through `spl_utils.files`: a reader never
+that use it) stays cheap. Writing goes through `spl_tf.utils.files`: a reader never
 sees half an image.
 """
 
@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from absl import logging
 
-from spl_utils import files
-from spl_utils.errors import FileError
+from spl_tf.utils import files
+from spl_tf.utils.errors import FileError
 
 if TYPE_CHECKING:  # imported on first use (see above)
     import tensorflow as tf
