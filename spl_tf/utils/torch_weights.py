@@ -23,20 +23,27 @@ parsed at all.
 
     state = load_torch_weights("alex.pth", sha256="df73285e...")
     state["lin0.model.1.weight"].shape      # (1, 64, 1, 1), float32
+
+`PublishedFile` names a file its publisher serves (URL and digest) and `published_path`
+finds its copy in the weights folder (`$SPL_TF_CACHE/weights`, by default
+`~/.cache/spl_tf/weights`); a missing copy is one line naming the URL to fetch it from,
+the place to put it and the `weights=` argument that takes a local path instead.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import io
 import os
 import pickle
 import re
 import struct
+import urllib.parse
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -71,6 +78,7 @@ TORCH_DTYPES = {
 }
 
 _HASH_BLOCK = 1 << 20
+CACHE_VARIABLE = "SPL_TF_CACHE"
 
 
 class RefusedPickle(pickle.UnpicklingError):
@@ -137,6 +145,48 @@ def check_sha256(path: str | os.PathLike, sha256: str) -> str:
                          f"the file is damaged or not the one meant; delete it and fetch it "
                          f"again")
     return actual
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedFile:
+    """A weight file as its publisher serves it.
+
+    Attributes:
+        url: Where it is published.
+        sha256: Its SHA-256 in hex, or the prefix of it that the publisher gives (PyTorch's
+            model zoos put 8 digits in the file name: `alexnet-owt-7be5be79.pth`).
+        publisher: Who publishes it, for messages (`"torchvision 0.29"`).
+    """
+
+    url: str
+    sha256: str
+    publisher: str
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(urllib.parse.urlparse(self.url).path).name
+
+
+def weights_folder() -> Path:
+    """Where published weight files are kept: `$SPL_TF_CACHE/weights`, by default
+    `~/.cache/spl_tf/weights`."""
+    root = os.environ.get(CACHE_VARIABLE) or Path("~", ".cache", "spl_tf")
+    return Path(root, "weights").expanduser()
+
+
+def published_path(file: PublishedFile, weights_arg: str = "weights") -> Path:
+    """The local copy of a published weight file, in `weights_folder()`.
+
+    The copy is not read here: `load_torch_weights(path, file.sha256)` checks it.
+    Raises an InputError, one line naming both ways out, when there is none.
+    """
+    path = weights_folder() / file.name
+    if not path.is_file():
+        raise InputError(
+            f"the weights {file.name} ({file.publisher}) are not at {path}: download "
+            f"{file.url} there (or set {CACHE_VARIABLE} to a folder whose weights/ holds "
+            f"it), or pass the path of a copy as {weights_arg}=")
+    return path
 
 
 # ---------------------------------------------------------------- the two layouts
@@ -346,7 +396,7 @@ def _materialise(value, storages: Mapping[str, np.ndarray]):
         view = np.lib.stride_tricks.as_strided(
             data[value.offset:], shape=value.size,
             strides=tuple(s * item for s in value.stride), writeable=False)
-        return np.array(view)
+        return np.array(view, order="C")
     if isinstance(value, dict):
         return {key: _materialise(item, storages) for key, item in value.items()}
     return value
