@@ -8,7 +8,8 @@ Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
 perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
 of the paper's generators: importing `spl_tf` registers them (and every loss), so
 `keras.models.load_model(path)` loads any run's model. `spl_tf.metrics` (PSNR,
-SSIM) is there too, imported on first use. `spl_tf.config` holds the switches, as
+SSIM, LPIPS) is there too, imported on first use; `LPIPS` is also a loss.
+`spl_tf.config` holds the switches, as
 `keras.config` does (`spl_tf.config.set_profile_kernel("auto")`: the fused kernel on a
 GPU or TPU under JAX).
 
@@ -28,6 +29,7 @@ from spl_tf.version import __version__
 if TYPE_CHECKING:  # the names' origins, for type checkers and the API reference
     from spl_tf.contextual import ContextualLoss, contextual_loss
     from spl_tf.features import VGGFeatures
+    from spl_tf.lpips import LPIPS
     from spl_tf.losses import (
         CPL,
         GPL,
@@ -47,6 +49,7 @@ __all__ = [
     "ContextualLoss",
     "FSeSimLoss",
     "GPL",
+    "LPIPS",
     "LSeSim",
     "LSeSimHead",
     "MakeupLoss",
@@ -66,7 +69,7 @@ __all__ = [
 # The public submodules: attributes after a plain `import spl_tf` (as the README
 # writes `spl_tf.metrics.psnr`), imported on first use.
 _SUBMODULES = frozenset({
-    "config", "constants", "contextual", "features", "kernels", "layers", "losses",
+    "config", "constants", "contextual", "features", "kernels", "layers", "losses", "lpips",
     "metrics", "perceptual", "profiles", "registration", "sesim", "utils", "validation",
 })
 

@@ -1,5 +1,7 @@
 """Image-quality metrics as the super-resolution literature reports them.
 
+PSNR and SSIM are defined here; `lpips` (`spl_tf.lpips`) is re-exported.
+
 Conventions (those of the SR / image-translation papers and their MATLAB code):
 
 * **Y channel.** By default both metrics are computed on the luma Y of
@@ -53,6 +55,9 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
+# The field's learned metrics live in modules of their own (networks, weight files) and
+# are re-exported here.
+from spl_tf.lpips import lpips  # noqa: F401
 from spl_tf.validation import (
     check_bool,
     check_image_dtype,

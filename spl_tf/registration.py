@@ -28,6 +28,7 @@ KERAS_MODULES = (
     "spl_tf.profiles",
     "spl_tf.losses",
     "spl_tf.features",
+    "spl_tf.lpips",
     "spl_tf.contextual",
     "spl_tf.perceptual",
     "spl_tf.sesim",

@@ -235,12 +235,13 @@ def test_models_load_in_a_fresh_process_with_only_spl_tf(tmp_path):
 
 
 # Each layer and what it may import of the others, bottom first. `spl_tf.utils` is a layer
-# of its own below `spl_tf` (the library imports none of it), as `keras.utils` would be if
-# nothing in Keras used it: `import spl_tf` loads neither it nor Keras, so the commands'
+# of its own below `spl_tf`, as `keras.utils` is below Keras; the library uses it only for
+# weight files (`spl_tf.lpips` reads PyTorch files with `spl_tf.utils.torch_weights`).
+# `import spl_tf` loads neither it nor Keras (test_registration.py), so the commands'
 # help, which imports `spl_tf.utils.cli`, stays free of Keras and TensorFlow.
 LAYERS = {
     "spl_tf.utils": set(),
-    "spl_tf": set(),
+    "spl_tf": {"spl_tf.utils"},
     "fcc_dataset": {"spl_tf.utils", "spl_tf"},
     "applications": {"spl_tf.utils", "spl_tf", "fcc_dataset"},
 }

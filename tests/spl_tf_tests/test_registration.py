@@ -28,7 +28,7 @@ print(len(registered), ",".join(registered))
 # The Keras objects spl_tf defines (every `register_keras_serializable` in spl_tf/).
 EXPECTED = {
     "spl_tf>BatchStatsNormalization", "spl_tf>CPL", "spl_tf>ChannelSlice",
-    "spl_tf>ContextualLoss", "spl_tf>FSeSimLoss", "spl_tf>GPL", "spl_tf>LSeSim",
+    "spl_tf>ContextualLoss", "spl_tf>FSeSimLoss", "spl_tf>GPL", "spl_tf>LPIPS", "spl_tf>LSeSim",
     "spl_tf>LSeSimHead", "spl_tf>MakeupLoss", "spl_tf>PerceptualLoss", "spl_tf>PixelShuffle",
     "spl_tf>ReflectionPadding2D", "spl_tf>SPL", "spl_tf>StyleLoss", "spl_tf>VGGPreprocess",
 }
