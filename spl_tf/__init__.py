@@ -8,7 +8,7 @@ Contextual (`ContextualLoss`), Spatially-Correlative (`FSeSimLoss`, `LSeSim`),
 perceptual and style losses on VGG features. `spl_tf.layers` holds the layers
 of the paper's generators: importing `spl_tf` registers them (and every loss), so
 `keras.models.load_model(path)` loads any run's model. `spl_tf.metrics` (PSNR,
-SSIM, LPIPS) is there too, imported on first use; `LPIPS` is also a loss.
+SSIM, LPIPS, FID, KID) is there too, imported on first use; `LPIPS` is also a loss.
 `spl_tf.config` holds the switches, as
 `keras.config` does (`spl_tf.config.set_profile_kernel("auto")`: the fused kernel on a
 GPU or TPU under JAX).
@@ -69,8 +69,9 @@ __all__ = [
 # The public submodules: attributes after a plain `import spl_tf` (as the README
 # writes `spl_tf.metrics.psnr`), imported on first use.
 _SUBMODULES = frozenset({
-    "config", "constants", "contextual", "features", "kernels", "layers", "losses", "lpips",
-    "metrics", "perceptual", "profiles", "registration", "sesim", "utils", "validation",
+    "config", "constants", "contextual", "features", "fid", "inception", "kernels", "layers",
+    "losses", "lpips", "metrics", "perceptual", "profiles", "registration", "sesim", "utils",
+    "validation",
 })
 
 

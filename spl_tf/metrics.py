@@ -1,6 +1,7 @@
 """Image-quality metrics as the super-resolution literature reports them.
 
-PSNR and SSIM are defined here; `lpips` (`spl_tf.lpips`) is re-exported.
+PSNR and SSIM are defined here; `lpips` (`spl_tf.lpips`) and FID and KID (`spl_tf.fid`,
+on the Inception-v3 of `spl_tf.inception`) are re-exported.
 
 Conventions (those of the SR / image-translation papers and their MATLAB code):
 
@@ -57,6 +58,17 @@ from keras import ops
 
 # The field's learned metrics live in modules of their own (networks, weight files) and
 # are re-exported here.
+from spl_tf.fid import (  # noqa: F401
+    FeatureStatistics,
+    fid,
+    fid_from_folders,
+    folder_statistics,
+    frechet_distance,
+    image_features,
+    kid,
+    kid_from_features,
+    kid_from_folders,
+)
 from spl_tf.lpips import lpips  # noqa: F401
 from spl_tf.validation import (
     check_bool,

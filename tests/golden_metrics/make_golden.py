@@ -53,6 +53,11 @@ KID_CASES = {  # name: (subset size, subsets, rng seed)
     "other_seed": (25, 5, 7),
 }
 KID_IMAGE_CASE = (4, 5, 2020)  # on the FID images' features
+FRECHET_CASES = {  # name: (seed, count a, count b, dims): SciPy's sqrtm at 2048 dims takes a
+    # minute on a laptop CPU; the distance's own steps are checked on small statistics.
+    "full_rank": (31, 200, 150, 24),
+    "singular": (32, 12, 9, 40),
+}
 
 
 def main() -> None:
@@ -64,6 +69,7 @@ def main() -> None:
     golden["lpips"] = {net: lpips_golden(net) for net in ("alex", "vgg")}
     golden["fid"], features = fid_golden()
     golden["kid"] = kid_golden(features)
+    golden["frechet"] = frechet_golden()
     (DATA / "metrics_reference.json").write_text(json.dumps(golden, indent=1) + "\n")
     np.savez_compressed(DATA / "metrics_reference.npz",
                         **{f"fid_features_{k}": v for k, v in features.items()})
@@ -229,6 +235,22 @@ def fid_golden():
         "measured": measured, "rtol": tolerance,
     }
     return golden, features
+
+
+def frechet_golden() -> dict:
+    """pytorch-fid's distance of the statistics (np.mean in float64, np.cov) of seeded
+    features of a few dimensions."""
+    from pytorch_fid import fid_score
+
+    cases = {}
+    for case, (seed, count_a, count_b, dims) in FRECHET_CASES.items():
+        a = seeded.features(seed, count_a, dims)
+        b = seeded.features(seed + 100, count_b, dims) * 1.3
+        stats = [(np.mean(f.astype(np.float64), axis=0), np.cov(f, rowvar=False)) for f in (a, b)]
+        value = float(fid_score.calculate_frechet_distance(*stats[0], *stats[1]))
+        cases[case] = {"seeds": [seed, seed + 100], "counts": [count_a, count_b], "dims": dims,
+                       "scale_b": 1.3, "fid": value}
+    return cases
 
 
 # ---------------------------------------------------------------- KID

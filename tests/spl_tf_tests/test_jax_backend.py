@@ -19,6 +19,12 @@ def test_golden_values_under_jax(jax_rerun):
     check_all_passed(jax_rerun, 148)  # every test of the two files
 
 
+@rerun_under_jax(str(TESTS / "test_lpips.py"), str(TESTS / "test_fid.py"), timeout=900)
+def test_metrics_golden_values_under_jax(jax_rerun):
+    # LPIPS, FID and KID against the reference packages, the LPIPS loss under fit.
+    check_all_passed(jax_rerun, 44)  # every test of the two files
+
+
 @pytest.mark.slow
 def test_golden_values_under_jax_with_default_xla_settings(tmp_path):
     """The golden values under XLA as users run it: the other JAX runs compile with
