@@ -195,7 +195,11 @@ class InceptionFeatures:
 def image_features(images, value_range: Sequence[float] = DEFAULT_RANGE,
                    weights="pt_inception", batch_size: int = 50) -> np.ndarray:
     """The pool features of an (N, H, W, 3) array (or a sequence of same-size images),
-    computed `batch_size` at a time: (N, 2048) float32."""
+    computed `batch_size` at a time: (N, 2048) float32.
+
+    The network is built once per `weights` named by text ("pt_inception", a path) and
+    kept for later calls; a dict of arrays builds it anew.
+    """
     network = _network(weights)
     batch_size = check_positive_int(batch_size, "batch_size")
     images = _image_batch(images, "images")

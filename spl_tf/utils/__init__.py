@@ -1,7 +1,8 @@
 """What every command of the project shares, as Keras keeps `keras.utils`.
 
 The bottom layer: the FCC tools (`fcc_dataset`) and the trainers (`applications`) import
-it; it imports neither of them, nor the rest of `spl_tf`.
+it, and the library's metrics read their weight files with it; it imports neither of
+them, nor the rest of `spl_tf`.
 
 - `errors`: `InputError` and `FileError`, the errors a command shows as one line.
 - `cli`: the command wrapper (flags defined when a command starts, `--help` by section).
@@ -11,10 +12,12 @@ it; it imports neither of them, nor the rest of `spl_tf`.
 - `locks`: one writer per output folder.
 - `extras`: a missing optional package, named with the extra that installs it.
 - `faults`: the named points where tests pause, kill or fail a command.
+- `torch_weights`: PyTorch weight files read without PyTorch (and never run), their
+  digests, and where published ones are kept.
 
-Below the library itself: no module of `spl_tf` imports this, and `import spl_tf` loads
-neither it nor Keras (see `spl_tf.registration`), so `--help` of every command imports no
-TensorFlow.
+Below the library itself: only the metrics that read weight files or folders
+(`spl_tf.lpips`, `spl_tf.inception`, `spl_tf.fid`) import it, and `import spl_tf` loads neither it nor Keras (see
+`spl_tf.registration`), so `--help` of every command imports no TensorFlow.
 
 Nothing is imported here: each module is imported by name (`from spl_tf.utils import
 image_io`), so that a command pays only for what it uses (absl, OpenCV; TensorFlow on

@@ -17,7 +17,8 @@ and writes, under tests/data/:
 - `metrics_reference.npz`: the Inception pool features of the FID images (float32);
 - `torch_weights/`: small files written by `torch.save` in both layouts (zip; legacy,
   that of the published weights) for the reader's tests, and the seeded LPIPS heads as
-  legacy files, as lpips publishes its own.
+  legacy files, as lpips publishes its own. (A legacy file names its storages by object
+  ids: its bytes differ from run to run, its tensors do not.)
 
 Nothing here needs the network: the backbones are built with random weights (then
 replaced by the seeded ones) and pytorch-fid's weight download is replaced by the seeded
