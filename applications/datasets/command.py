@@ -25,6 +25,7 @@ from spl_tf.utils import cli, downloads
 from spl_tf.utils.errors import InputError
 
 USAGE = "spl-data list, or spl-data fetch NAME --output_dir=DIR"
+MIRROR_SCHEMES = ("http://", "https://", "file://")
 
 
 def define_flags(flag_values: flags.FlagValues) -> None:
@@ -54,6 +55,10 @@ def listing(mirror: str = "") -> str:
 def main(arguments: list[str]) -> None:
     settings = config.from_flags(DataConfig, flags.FLAGS).fetch
     mirror = settings.mirror or os.environ.get(MIRROR_VARIABLE, "")
+    if mirror and not mirror.startswith(MIRROR_SCHEMES):
+        given = "--mirror" if settings.mirror else f"${MIRROR_VARIABLE}"
+        raise InputError(f"{given}={mirror}: expected a base URL starting with "
+                         f"{', '.join(MIRROR_SCHEMES)}")
     match arguments:
         case ["list"]:
             print(listing(mirror))
@@ -68,8 +73,11 @@ def main(arguments: list[str]) -> None:
             done = "fetched into" if fetched.downloaded else "complete already in"
             print(f"{name}: {done} {fetched.folder}\n"
                   f"use: {catalogue.get(name).usage.replace('DIR/', f'{fetched.folder.parent}/')}")
+        case ["fetch"]:
+            raise InputError("name the set to fetch: spl-data fetch NAME --output_dir=DIR "
+                             "(spl-data list describes them)")
         case ["fetch", *names]:
-            raise InputError(f"fetch takes one dataset name, not {len(names)}: {USAGE}")
+            raise InputError(f"fetch takes one set, not {len(names)}: {' '.join(names)}")
         case _:
             given = " ".join(arguments) or "nothing"
             raise InputError(f"expected {USAGE} (given: {given})")
