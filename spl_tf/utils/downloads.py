@@ -205,7 +205,8 @@ def _download(url: str, part: Path, size: int | None, progress: bool, timeout: f
     """Bring `part` to the whole file; its SHA-256."""
     from tqdm import tqdm  # a dependency; imported here, as the commands' help needs none
 
-    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+    # Shown after a second: not for small files, nor for a server that cannot be reached.
+    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, delay=1,
                desc=part.name[:-len(PART)], disable=not progress, file=sys.stderr, leave=False)
     with bar:
         partial = _Partial(part, bar)
