@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -46,6 +47,11 @@ PART = ".part"
 CACHE_VARIABLE = "SPL_TF_CACHE"
 USER_AGENT = "spl_tf-downloads"  # some servers refuse Python's default agent
 RETRY_AFTER_S = 1.0  # after a dropped connection that brought bytes
+# The progress bar shows after this long: not for small files, nor for a server that
+# cannot be reached.
+PROGRESS_AFTER_S = 1.0
+# A line of `sha256sum`: the digest, then two spaces (text mode) or " *" (binary), the name.
+_SHA256SUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 
 
 class DownloadError(InputError):
@@ -67,10 +73,11 @@ def fetch(url: str, path: Path, *, sha256: str | None = None, size: int | None =
     connection counts as dropped.
     """
     path = Path(path)
+    recorded_in = None if sha256 else digest_file  # where the expected digest comes from
     expected = sha256 or (_recorded(digest_file, path.name) if digest_file else None)
     if path.exists():
         if expected:
-            _check(path, sha256_of(path), expected, url, digest_file if not sha256 else None)
+            _check(path, sha256_of(path), expected, url, recorded_in)
         return path
     part = path.with_name(path.name + PART)
     made: list[Path] = []
@@ -78,7 +85,7 @@ def fetch(url: str, path: Path, *, sha256: str | None = None, size: int | None =
         files.make_folders(path.parent, made)
         digest = _download(url, part, size, progress, timeout)
         if expected:
-            _check(part, digest, expected, url, digest_file if not sha256 else None, path)
+            _check(part, digest, expected, url, recorded_in, path)
         elif digest_file:
             record(digest_file, path.name, digest)
         os.replace(part, path)
@@ -142,12 +149,12 @@ def _lines(digest_file: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{digest_file}: cannot read the recorded digests ({error})") from None
     found = {}
-    for line in text.splitlines():
-        digest, _, name = line.partition("  ")
-        if len(digest) != 64 or not name:
+    for line in filter(None, text.splitlines()):
+        match = _SHA256SUM_LINE.fullmatch(line)
+        if not match:
             raise InputError(f"{digest_file}: {line!r} is not a `<sha256>  <file>` line; "
                              "delete the file to trust the next download")
-        found[name.lstrip("*")] = digest.lower()
+        found[match[2]] = match[1].lower()
     return found
 
 
@@ -171,7 +178,7 @@ class _Partial:
 
     def __init__(self, part: Path, bar):
         self.part, self.bar = part, bar
-        self.restart()
+        self.digest, self.have = hashlib.sha256(), 0
 
     def restart(self) -> None:
         self.digest, self.have = hashlib.sha256(), 0
@@ -205,8 +212,7 @@ def _download(url: str, part: Path, size: int | None, progress: bool, timeout: f
     """Bring `part` to the whole file; its SHA-256."""
     from tqdm import tqdm  # a dependency; imported here, as the commands' help needs none
 
-    # Shown after a second: not for small files, nor for a server that cannot be reached.
-    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, delay=1,
+    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, delay=PROGRESS_AFTER_S,
                desc=part.name[:-len(PART)], disable=not progress, file=sys.stderr, leave=False)
     with bar:
         partial = _Partial(part, bar)

@@ -131,7 +131,10 @@ def test_a_mirror_and_a_file_url_serve_the_same_files(server, tmp_path):
     assert path.read_bytes() == DATA
 
 
-def test_the_progress_bar_shows_the_file(server, tmp_path, capsys):
+def test_the_progress_bar_shows_the_file_after_a_while(server, tmp_path, capsys, monkeypatch):
+    downloads.fetch(server.url + "data.bin", tmp_path / "quick.bin")
+    assert capsys.readouterr().err == "", "a download done within a second shows no bar"
+    monkeypatch.setattr(downloads, "PROGRESS_AFTER_S", 0)
     downloads.fetch(server.url + "data.bin", tmp_path / "data.bin")
     assert "data.bin" in capsys.readouterr().err
 
