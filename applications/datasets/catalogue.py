@@ -40,9 +40,8 @@ class Dataset:
         if self.registered_by:
             return (f"SHA-256 and size registered by tensorflow-datasets (its "
                     f"{self.registered_by} checksums, read from the installed package)")
-        return (f"trust on first use: no digest is published; the SHA-256 of the first "
-                f"complete download is kept in DIR/{self.name}.sha256 and later downloads "
-                "must match it")
+        return (f"trust on first use (no digest is published): the SHA-256 of the first "
+                f"download is kept in DIR/{self.name}.sha256, later ones must match it")
 
 
 def _pix2pix(name: str, description: str, size: str, splits: tuple[str, ...],

@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from applications.datasets import catalogue
+from applications.datasets import catalogue, registry
 from applications.datasets.catalogue import Dataset
 from spl_tf.utils import archives, downloads, files, locks
 from spl_tf.utils.errors import FileError, InputError
@@ -58,12 +58,6 @@ def fetch(name: str, output_dir: Path, *, mirror: str | None = None, overwrite: 
     return Fetched(target, downloaded=True)
 
 
-def is_complete(name: str, output_dir: Path) -> bool:
-    """Whether `output_dir/name` holds the whole set, as `fetch` leaves it."""
-    dataset = catalogue.get(name)
-    return _complete(Path(output_dir) / dataset.name, dataset)
-
-
 def _complete(target: Path, dataset: Dataset) -> bool:
     try:
         marker = json.loads((target / MARKER).read_text())
@@ -76,8 +70,6 @@ def _published_digests(dataset: Dataset) -> dict[str, tuple[int, str]]:
     """{url: (size, sha256)} of the archives, where a digest is published."""
     if not dataset.registered_by:
         return {}
-    from applications.datasets import registry
-
     registered = registry.checksums(dataset.registered_by)
     missing = [url for url in dataset.urls if url not in registered]
     if missing:

@@ -7,8 +7,9 @@ import os
 import pytest
 
 from http_server import serving
-from spl_tf.utils import downloads
+from spl_tf.utils import downloads, faults
 from spl_tf.utils.downloads import DigestMismatch, DownloadError
+from spl_tf.utils.errors import FileError
 
 DATA = os.urandom(3 * downloads.CHUNK + 12345)  # a few chunks, the last one short
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -144,3 +145,20 @@ def test_the_cache_folder_is_configurable(monkeypatch, tmp_path):
     assert downloads.cache_folder("lpips") == tmp_path / "lpips"
     monkeypatch.delenv(downloads.CACHE_VARIABLE)
     assert downloads.cache_folder() == downloads.Path.home() / ".cache" / "spl_tf"
+
+
+def test_a_full_disk_mid_download_is_one_line_and_the_rerun_resumes(server, tmp_path,
+                                                                   monkeypatch):
+    path = tmp_path / "data.bin"
+    monkeypatch.setenv(faults.FAIL_AT, "download:data.bin@2")
+    faults.reset()
+    try:
+        with pytest.raises(FileError, match=rf"cannot write {path}: No space left on device"):
+            _fetch(server, path)
+    finally:
+        monkeypatch.delenv(faults.FAIL_AT)
+        faults.reset()
+    kept = (tmp_path / "data.bin.part").stat().st_size
+    assert 0 < kept < len(DATA) and not path.exists()
+    _fetch(server, path, sha256=DIGEST)
+    assert path.read_bytes() == DATA and server.requests[-1].range == f"bytes={kept}-"
