@@ -19,8 +19,8 @@ from pathlib import Path
 from absl import flags
 
 from applications.common import config
-from applications.datasets import catalogue
-from applications.datasets.config import MIRROR_VARIABLE, DataConfig
+from applications.datasets import catalogue, fetching
+from applications.datasets.config import MIRROR_VARIABLE, DataConfig, FetchConfig
 from spl_tf.utils import cli, downloads
 from spl_tf.utils.errors import InputError
 
@@ -54,25 +54,12 @@ def listing(mirror: str = "") -> str:
 
 def main(arguments: list[str]) -> None:
     settings = config.from_flags(DataConfig, flags.FLAGS).fetch
-    mirror = settings.mirror or os.environ.get(MIRROR_VARIABLE, "")
-    if mirror and not mirror.startswith(MIRROR_SCHEMES):
-        given = "--mirror" if settings.mirror else f"${MIRROR_VARIABLE}"
-        raise InputError(f"{given}={mirror}: expected a base URL starting with "
-                         f"{', '.join(MIRROR_SCHEMES)}")
+    mirror = _mirror(settings)
     match arguments:
         case ["list"]:
             print(listing(mirror))
         case ["fetch", name]:
-            from applications.datasets import fetching
-
-            catalogue.get(name)  # an unknown name before the missing folder
-            if not settings.output_dir:
-                raise InputError(f"give --output_dir: spl-data fetch {name} --output_dir=DIR")
-            fetched = fetching.fetch(name, Path(settings.output_dir), mirror=mirror or None,
-                                     overwrite=settings.overwrite, progress=settings.progress)
-            done = "fetched into" if fetched.downloaded else "complete already in"
-            print(f"{name}: {done} {fetched.folder}\n"
-                  f"use: {catalogue.get(name).usage.replace('DIR/', f'{fetched.folder.parent}/')}")
+            fetch(name, settings, mirror)
         case ["fetch"]:
             raise InputError("name the set to fetch: spl-data fetch NAME --output_dir=DIR "
                              "(spl-data list describes them)")
@@ -81,6 +68,28 @@ def main(arguments: list[str]) -> None:
         case _:
             given = " ".join(arguments) or "nothing"
             raise InputError(f"expected {USAGE} (given: {given})")
+
+
+def fetch(name: str, settings: FetchConfig, mirror: str) -> None:
+    """`spl-data fetch NAME`: the set, then the command that reads it."""
+    dataset = catalogue.get(name)  # an unknown name before a missing folder
+    if not settings.output_dir:
+        raise InputError(f"give --output_dir: spl-data fetch {name} --output_dir=DIR")
+    fetched = fetching.fetch(name, Path(settings.output_dir), mirror=mirror or None,
+                             overwrite=settings.overwrite, progress=settings.progress)
+    done = "fetched into" if fetched.downloaded else "complete already in"
+    print(f"{name}: {done} {fetched.folder}")
+    print(f"use: {dataset.usage.replace('DIR/', f'{fetched.folder.parent}/')}")
+
+
+def _mirror(settings: FetchConfig) -> str:
+    """The mirror asked for, by flag or else by environment; "" for none."""
+    mirror = settings.mirror or os.environ.get(MIRROR_VARIABLE, "")
+    if mirror and not mirror.startswith(MIRROR_SCHEMES):
+        given = "--mirror" if settings.mirror else f"${MIRROR_VARIABLE}"
+        raise InputError(f"{given}={mirror}: expected a base URL starting with "
+                         f"{', '.join(MIRROR_SCHEMES)}")
+    return mirror
 
 
 def entry_point() -> None:
