@@ -13,7 +13,7 @@ Besides the TensorFlow table it reports:
   fixed at import) right after the TensorFlow rounds, against TF's L1 and a flat
   `jnp.mean(jnp.abs(...))` L1;
 - the float64 check of each formulation: max relative error of value and gradient
-  against the float64 reference of tests/spl_tf_tests/test_near_grey.py, on a near-grey
+  against the float64 reference of tests/spl_tf_tests/spl_tf_tests/test_near_grey.py, on a near-grey
   (chroma 1e-4) and a random input;
 - the memory floor of a step: the bytes that must move (read y_true and y_pred,
   write the gradient) over the bandwidth of a large NumPy copy on this machine,
