@@ -38,6 +38,11 @@ setup(
         "numpy>=1.26,<3",
         "absl-py>=2.1,<3",
         "tensorflow-datasets>=4.9.3,<5",
+        # tensorflow-datasets 4.9 imports it to prepare any dataset (DatasetBuilder.code_path)
+        # but declares it for Python < 3.9 only.
+        "importlib_resources>=6,<8",
+        # spl-data's progress bars (tensorflow-datasets brings it too).
+        "tqdm>=4.66,<5",
         "opencv-python-headless>=4.10,<6",
         "scikit-image>=0.24,<0.27",
         # fcc_dataset.align catches scipy's QhullError from the piecewise-affine warp.
@@ -52,7 +57,6 @@ setup(
         "makeup": [
             "dlib-bin>=19.24,<21",
             "face-recognition-models>=0.3,<0.4",
-            "tqdm>=4.66,<5",
         ],
         # Rebuilding FCC from YouTube (fcc-build): the faces as above, yt-dlp, and the ffmpeg
         # binary in a wheel.
@@ -81,6 +85,7 @@ setup(
             "spl-pix2pix-demo = applications.pix2pix.demo:entry_point",
             "spl-srresnet-train = applications.srresnet.train:entry_point",
             "spl-srresnet-predict = applications.srresnet.predict:entry_point",
+            "spl-data = applications.datasets.command:entry_point",
             "spl-makeup-train = applications.makeup.train:entry_point",
             "spl-makeup-predict = applications.makeup.predict:entry_point",
             "spl-makeup-transfer = applications.makeup.transfer:entry_point",

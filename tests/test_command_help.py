@@ -32,6 +32,7 @@ COMMANDS = {
     "applications.pix2pix.demo": (("demo",), ("--epochs", "'8'"), ()),
     "applications.makeup.transfer": (("transfer",), ("--seed", "'0'"),
                                      ("model", "source", "reference", "output")),
+    "applications.datasets.command": (("fetch",), ("--mirror", "''"), ()),
     "fcc_dataset.build": (("build",), ("--jobs", "'1'"), ("output_dir",)),
     "fcc_dataset.pairs": (("pairs",), ("--pairs", "'5'"), ("sources", "references", "output_dir")),
     "fcc_dataset.sample": (("video",), ("--fps", "'20'"), ("path",)),

@@ -1,9 +1,9 @@
 """notebooks/spl_tf_colab.ipynb, executed as a user's Colab runs it, but on this CPU, offline
 and tiny: once on the CPU/TensorFlow path (the facades download fails, so the demo data is the
 fallback) and once on the TPU path (JAX, --strategy=data_parallel on 2 simulated devices, the
-"facades" archive served from a local file). The two kernels run side by side.
-
-Also, in this process: the notebook's download and extraction helpers, with a hostile archive.
+"facades" archive served from a local folder, through spl-data's mirror override). The two
+kernels run side by side. (The download and unpacking under `spl-data fetch`, which the notebook
+calls, are tested in spl_tf_tests/test_downloads.py, test_archives.py and test_spl_data.py.)
 """
 
 import asyncio
@@ -14,9 +14,7 @@ import json
 import math
 import os
 import re
-import shutil
 import socket
-import subprocess
 import sys
 import tarfile
 import time
@@ -189,10 +187,10 @@ def runs(tmp_path_factory):
     cases = {
         # No accelerator: TensorFlow; the facades server is unreachable (a closed local port).
         "cpu": {"RUNTIME": "cpu", "DATA": "facades", "JIT_COMPILE": "false",
-                "FACADES_URL": f"http://127.0.0.1:{_free_port()}/facades.tar.gz"},
-        # The TPU path on 2 simulated devices; the archive comes from a local file.
+                "DATA_MIRROR": f"http://127.0.0.1:{_free_port()}/"},
+        # The TPU path on 2 simulated devices; the archive comes from a local folder.
         "tpu": {"RUNTIME": "tpu", "SIMULATE_TPU_DEVICES": 2, "DATA": "facades",
-                "FACADES_URL": archive.as_uri()},
+                "DATA_MIRROR": archive.parent.as_uri()},
     }
     # The JAX kernel and the commands it starts compile faster (the notebook keeps XLA_FLAGS
     # and adds its device count); its checks are of files and finite values only.
@@ -278,8 +276,9 @@ def _check_cpu(nb, error, work, tmp, leftover):
     text, run = _check_run(nb, error, work, leftover, test_images=24)
     assert "runtime: cpu; Keras backend: tensorflow; trainer: --strategy=default" in text
     fallback = [line for line in text.splitlines() if FALLBACK in line]
-    assert len(fallback) == 1 and fallback[0].startswith("Could not get the facades data (URLError")
-    assert not list((work / "data").glob("*.part")) and not (work / "data" / "facades.tar.gz").exists()
+    assert len(fallback) == 1 and fallback[0].startswith(
+        "Could not get the facades data (cannot download http://127.0.0.1:"), fallback
+    assert not (work / "data" / "facades").exists() and not (work / "data" / ".downloads").exists()
     record = json.loads((run / "config.json").read_text())
     assert record["versions"]["backend"] == "tensorflow"
     assert record["config"]["runtime"]["strategy"] == "default"
@@ -294,6 +293,7 @@ def _check_tpu(nb, error, work, tmp, leftover):
     assert ("runtime: tpu; Keras backend: jax; trainer: --strategy=data_parallel; "
             "2 simulated TPU devices (JAX on the CPU)") in text
     assert FALLBACK not in text
+    assert (work / "data" / "facades.sha256").is_file()  # spl-data's record of the download
     record = json.loads((run / "config.json").read_text())
     assert record["versions"]["backend"] == "jax"
     assert record["config"]["runtime"]["strategy"] == "data_parallel"
@@ -312,59 +312,3 @@ def test_notebook_on_cpu_tensorflow_and_on_simulated_tpu(runs):
     assert not failed, "\n\n".join(f"[{case} path] {error}" for case, error in failed.items())
     _check_cpu(*runs["cpu"])
     _check_tpu(*runs["tpu"])
-
-
-@pytest.fixture(scope="module")
-def helpers():
-    """The functions of the notebook's data cell, defined in this process."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    (cell,) = _cells(nb, "helpers")
-    namespace = {"os": os, "shutil": shutil, "subprocess": subprocess, "sys": sys, "Path": Path}
-    exec(compile(cell.source, "notebook:helpers", "exec"), namespace)
-    return namespace
-
-
-def _tar(path: Path, members: list[tarfile.TarInfo]) -> Path:
-    with tarfile.open(path, "w") as tar:
-        for member in members:
-            tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
-    return path
-
-
-def _file(name: str) -> tarfile.TarInfo:
-    member = tarfile.TarInfo(name)
-    member.size = 1
-    return member
-
-
-def _link(name: str, target: str, kind=tarfile.SYMTYPE) -> tarfile.TarInfo:
-    member = tarfile.TarInfo(name)
-    member.type, member.linkname = kind, target
-    return member
-
-
-@pytest.mark.parametrize("member", [
-    _file("../escaped.txt"), _file("/tmp/absolute.txt"), _file("facades/../../escaped.txt"),
-    _link("facades/link", "/etc/passwd"), _link("facades/link", "../../outside"),
-    _link("facades/hard", "/etc/passwd", tarfile.LNKTYPE)], ids=lambda m: m.name)
-def test_extraction_refuses_members_outside_the_folder(helpers, tmp_path, member):
-    archive = _tar(tmp_path / "bad.tar", [_file("facades/train/1.jpg"), member])
-    target = tmp_path / "out" / "facades"
-    with pytest.raises(ValueError, match="refusing member"):
-        helpers["safe_extract"](archive, target)
-    assert list((tmp_path / "out").iterdir()) == [], "nothing is left, not even the staging folder"
-    assert not (tmp_path / "escaped.txt").exists()
-
-
-def test_download_is_atomic_and_extraction_whole(helpers, tmp_path):
-    archive = _tar(tmp_path / "good.tar", [_file("facades/train/1.jpg"), _file("facades/test/1.jpg")])
-    path = helpers["download"](archive.as_uri(), tmp_path / "dl" / "facades.tar", 10)
-    assert path.read_bytes() == archive.read_bytes() and os.listdir(tmp_path / "dl") == ["facades.tar"]
-    folder = helpers["pair_folder"](helpers["safe_extract"](path, tmp_path / "data" / "facades"))
-    assert folder == tmp_path / "data" / "facades" / "facades"
-    assert sorted(p.name for p in folder.iterdir()) == ["test", "train"]
-    assert os.listdir(tmp_path / "data") == ["facades"]
-
-    with pytest.raises(OSError):
-        helpers["download"]((tmp_path / "missing.tar").as_uri(), tmp_path / "dl2" / "x.tar", 10)
-    assert os.listdir(tmp_path / "dl2") == [], "a failed download leaves no file"

@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from checkout import scratch_copy
 
 PACKAGES = ("spl_tf", "spl_tf.utils", "applications", "fcc_dataset")
-# What only the extras bring (tqdm, in [makeup] too, comes with tensorflow-datasets).
+# What only the extras bring.
 EXTRA_ONLY = ("dlib", "face_recognition_models", "yt_dlp", "imageio_ffmpeg")
 TIMEOUT = 300  # seconds, for any one command
 

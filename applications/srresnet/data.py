@@ -161,21 +161,43 @@ def flip_rotate(lr: tf.Tensor, hr: tf.Tensor, seed: tf.Tensor):
 def _pairs_dataset(data: SRImages, split: str) -> tuple[tf.data.Dataset, int]:
     """(lr, hr) uint8 images of a split, and how many there are."""
     if data.tfds_name:
-        import tensorflow_datasets as tfds
-
         if split not in SPLITS:
             raise InputError(f"--split={split}: {data.tfds_name} has the splits "
                              f"{', '.join(SPLITS)}")
-        ds, info = tfds.load(data.tfds_name, split=SPLITS[split], data_dir=data.tfds_data_dir,
-                             with_info=True)
+        builder = prepared_builder(data.tfds_name, data.tfds_data_dir)
+        ds = builder.as_dataset(split=SPLITS[split])
         count = int(ds.cardinality())
         if count < 0:  # unknown: trust the dataset's metadata
-            count = info.splits[SPLITS[split]].num_examples
+            count = builder.info.splits[SPLITS[split]].num_examples
         return ds.map(lambda e: (e["lr"], e["hr"])), count
     pairs = folder_pairs(data, split)
     columns = tuple(list(column) for column in zip(*map(_sources, pairs)))  # one per source part
     ds = tf.data.Dataset.from_tensor_slices(columns)
     return ds.map(_read_pair, num_parallel_calls=tf.data.AUTOTUNE), len(pairs)
+
+
+def prepared_builder(name: str, data_dir: str | None):
+    """The tensorflow-datasets builder `name` with its data downloaded and prepared (the
+    first time) in `data_dir`. Whatever stops tensorflow-datasets there (the network, a
+    checksum, a missing package) is one line naming the set and the cause."""
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # DatasetNotFoundError, a broken install...
+        raise InputError(f"--tfds_name={name}: {_cause(error)}") from None
+    try:
+        builder.download_and_prepare()
+    except Exception as error:  # anything tensorflow-datasets meets; Ctrl-C goes through
+        raise InputError(f"--tfds_name={name}: tensorflow-datasets could not download and "
+                         f"prepare it ({_cause(error)}); a rerun retries") from None
+    return builder
+
+
+def _cause(error: Exception) -> str:
+    """`Type: the first line of the message`: tensorflow-datasets' run to many lines."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def training_data(data: SRData, training: TrainingConfig) -> TrainData:

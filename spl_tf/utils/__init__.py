@@ -10,6 +10,9 @@ them, nor the rest of `spl_tf`.
 - `image_io`: the one image decoder (TensorFlow's, EXIF orientation applied), uint8 <->
   [-1, 1], image writes, distinct output names.
 - `locks`: one writer per output folder.
+- `downloads`: downloads that resume, show their progress and are verified (a published
+  SHA-256, or trust on first use), from a source or a mirror; a cache folder.
+- `archives`: zip and tar archives unpacked whole, never outside their folder.
 - `extras`: a missing optional package, named with the extra that installs it.
 - `faults`: the named points where tests pause, kill or fail a command.
 - `torch_weights`: PyTorch weight files read without PyTorch (and never run), their

@@ -16,6 +16,7 @@ are left to `--helpfull`. Commands import TensorFlow in their `main`, through
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -35,11 +36,15 @@ REQUIRED = "(required)"  # how a help text marks a flag the command needs
 _INFO_LINE = re.compile(r"I\d{4} |WARNING: All log messages before absl::InitializeLog")
 
 
-def run(main: Callable[[], None], define_flags: Callable[[flags.FlagValues], None],
-        argv: list[str] | None = None, *, doc: str | None = None) -> None:
+def run(main: Callable[..., None], define_flags: Callable[[flags.FlagValues], None],
+        argv: list[str] | None = None, *, doc: str | None = None,
+        arguments: bool = False) -> None:
     """Define the command's flags on `flags.FLAGS`, parse `argv`, call `main()`.
 
     doc: what `--help` says above the flags (default: the docstring of `main`'s module).
+    arguments: the command takes arguments besides its flags (a subcommand and its
+        operands, `spl-data fetch facades`): `main(arguments)` gets them as a list.
+        Otherwise an argument is an error.
     """
     # TensorFlow's C++ start-up lines (CUDA probing, CPU features, "failed call to
     # cuInit" on a machine without a GPU) say nothing a user of these commands can act
@@ -52,7 +57,9 @@ def run(main: Callable[[], None], define_flags: Callable[[flags.FlagValues], Non
     if doc is None:
         doc = sys.modules[main.__module__].__doc__ or ""
     _define_help_flags(lambda: help_text(doc, flags.FLAGS, command_flags))
-    app.run(lambda _: _guarded(main), argv=argv, flags_parser=_parse)
+    call = (lambda argv: main(argv[1:])) if arguments else (lambda _: main())
+    app.run(lambda argv: _guarded(lambda: call(argv)), argv=argv,
+            flags_parser=functools.partial(_parse, arguments=arguments))
 
 
 def import_quietly(module: str) -> None:
@@ -131,12 +138,12 @@ def _define_help_flags(text: Callable[[], str]) -> None:
     flags.DEFINE_flag(_HelpFlag("helpshort", "?", text), flags.FLAGS)
 
 
-def _parse(argv: list[str]) -> list[str]:
+def _parse(argv: list[str], arguments: bool = False) -> list[str]:
     try:
         remaining = flags.FLAGS(argv)
     except flags.Error as error:
         fail(str(error))
-    if len(remaining) > 1:
+    if len(remaining) > 1 and not arguments:
         fail(f"unexpected arguments {remaining[1:]}; flags look like --name=value")
     return remaining
 

@@ -18,6 +18,7 @@ from absl import flags
 import tiny_configs
 from applications.common import commands, config, run_record, training
 from applications.common.config import GeneratorConfig, RuntimeConfig, TrainingConfig
+from applications.datasets import command as datasets_command
 from applications.makeup import transfer
 from applications.makeup.application import MakeupTransfer
 from applications.pix2pix import demo
@@ -59,7 +60,8 @@ def test_importing_any_module_defines_no_flag():
 
 SIMPLE_COMMANDS = {"fcc-build": build.define_flags, "fcc-pairs": pairs.define_flags,
                    "fcc-sample": sample.define_flags, "spl-pix2pix-demo": demo.define_flags,
-                   "spl-makeup-transfer": transfer.define_flags}
+                   "spl-makeup-transfer": transfer.define_flags,
+                   "spl-data": datasets_command.define_flags}
 COMMANDS = sorted([*SIMPLE_COMMANDS, *(f"spl-{a}-{k}" for a in APPS for k in ("train", "predict"))])
 
 
