@@ -15,8 +15,8 @@ half-pixel centres, no antialiasing: PyTorch's `interpolate(..., align_corners=F
 then mapped to [-1, 1]. The output is the global average of the last block, (N, 2048).
 
 Weights: `"pt_inception"`, the published `pt_inception-2015-12-05-6726825d.pth` from the
-weights folder (`spl_tf.utils.torch_weights.weights_folder()`), checked against the
-digest in its name; a path of a PyTorch file with those tensors (torchvision's names,
+weights folder (`spl_tf.utils.torch_weights.weights_folder()`; downloaded there on first
+use), checked against the digest in its name; a path of a PyTorch file with those tensors (torchvision's names,
 `Mixed_5b.branch1x1.conv.weight`; read without PyTorch); a dict of arrays; or None
 (random; tests only).
 """
@@ -87,7 +87,7 @@ def state_dict(weights) -> Mapping[str, np.ndarray]:
     if isinstance(weights, Mapping):
         return weights
     if weights == "pt_inception":
-        return load_torch_weights(published_path(PUBLISHED), PUBLISHED.sha256)
+        return load_torch_weights(published_path(PUBLISHED))  # its digest checked there
     if isinstance(weights, (str, os.PathLike)):
         return load_torch_weights(weights)
     raise ValueError(f"weights must be 'pt_inception', the path of a PyTorch weight file, a "

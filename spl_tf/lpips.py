@@ -22,7 +22,8 @@ is one distance per image pair, shape (N,), float32. AlexNet needs images of at 
 Weights (`weights=`):
 
 - `"lpips"`: the published ones: torchvision's ImageNet backbone and the v0.1 heads,
-  read from the weights folder (`spl_tf.utils.torch_weights.weights_folder()`), each
+  read from the weights folder (`spl_tf.utils.torch_weights.weights_folder()`), where
+  they are downloaded on first use (`spl_tf.utils.torch_weights.published_path`), each
   checked against its publisher's SHA-256 before it is parsed;
 - the path of a PyTorch file, or a list of them, holding between them the backbone
   (torchvision's names, `features.0.weight`, or `lpips.LPIPS`'s, `net.slice1.0.weight`)
@@ -333,8 +334,8 @@ def _state_dict(network: str, weights) -> Mapping[str, np.ndarray]:
     if isinstance(weights, Mapping):
         return weights
     if weights == "lpips":
-        return _merged([load_torch_weights(published_path(file), file.sha256)
-                        for file in PUBLISHED[network]])
+        # Each found in the weights folder or downloaded there, its digest checked.
+        return _merged([load_torch_weights(published_path(file)) for file in PUBLISHED[network]])
     return _merged([load_torch_weights(path) for path in weights])
 
 

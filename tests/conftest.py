@@ -1,6 +1,7 @@
 """Test setup: quiet TensorFlow, two logical CPUs for the distribution tests, one JAX
 compilation cache for every JAX process of the run, the runs under JAX of the tests that
-ask for one (all in one background process), and the longest test files first."""
+ask for one (all in one background process), the longest test files first, and published
+weight files never fetched from the internet."""
 
 import os
 import shutil
@@ -34,6 +35,7 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 import backend_utils  # noqa: E402
+from http_server import NOWHERE  # noqa: E402
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
@@ -125,3 +127,11 @@ def jax_rerun(_jax_reruns, request):
     """This test's run under JAX (its `jax_rerun` mark): (completed process, output tail)."""
     assert request.node.get_closest_marker("jax_rerun"), "mark it: backend_utils.rerun_under_jax"
     return backend_utils.result_under_jax(_jax_reruns, request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _published_weights_never_from_the_internet(monkeypatch):
+    """Tests never need the network: a published weight file that a test's cache lacks is
+    asked of a port where nothing listens (refused at once, as offline), unless the test
+    names a mirror of its own (a local server). Commands the test starts inherit it."""
+    monkeypatch.setenv("SPL_TF_WEIGHTS_MIRROR", NOWHERE)

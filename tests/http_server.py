@@ -16,6 +16,11 @@ import threading
 from collections.abc import Iterator
 
 
+# A base URL where nothing listens (port 1 needs root to serve): connections are refused
+# at once, as offline.
+NOWHERE = "http://127.0.0.1:1/"
+
+
 @dataclasses.dataclass
 class Request:
     path: str

@@ -10,7 +10,9 @@ Within one call a dropped connection is resumed for as long as each try brings b
 Integrity, by what is known about the file:
 
 * `sha256=`: a published digest (tensorflow-datasets' registered checksums, a model
-  zoo's); a file with another digest is refused.
+  zoo's); a file with another digest is refused. All 64 hex digits, or the prefix of
+  them that a publisher gives (at least 8: PyTorch's model zoos put 8 in the file name,
+  `alexnet-owt-7be5be79.pth`).
 * `digest_file=`: trust on first use, where nobody publishes one. The digest of the
   first complete download is written there, a line `<sha256>  <file name>` as
   `sha256sum` writes it (`sha256sum -c` checks the file with it), and every later
@@ -52,6 +54,8 @@ RETRY_AFTER_S = 1.0  # after a dropped connection that brought bytes
 PROGRESS_AFTER_S = 1.0
 # A line of `sha256sum`: the digest, then two spaces (text mode) or " *" (binary), the name.
 _SHA256SUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+# An expected SHA-256: all 64 hex digits or a prefix of them; fewer than 8 prove nothing.
+_EXPECTED_SHA256 = re.compile(r"[0-9a-f]{8,64}")
 
 
 class DownloadError(InputError):
@@ -74,7 +78,8 @@ def fetch(url: str, path: Path, *, sha256: str | None = None, size: int | None =
     """
     path = Path(path)
     recorded_in = None if sha256 else digest_file  # where the expected digest comes from
-    expected = sha256 or (_recorded(digest_file, path.name) if digest_file else None)
+    expected = (expected_sha256(sha256) if sha256 else
+                _recorded(digest_file, path.name) if digest_file else None)
     if path.exists():
         if expected:
             _check(path, sha256_of(path), expected, url, recorded_in)
@@ -115,6 +120,32 @@ def cache_folder(*parts: str) -> Path:
     every run (model weights)."""
     root = os.environ.get(CACHE_VARIABLE) or Path("~", ".cache", "spl_tf")
     return Path(root, *parts).expanduser()
+
+
+def expected_sha256(sha256: str) -> str:
+    """`sha256` as lower-case hex: 64 digits, or a prefix of at least 8; InputError
+    otherwise."""
+    expected = str(sha256).strip().lower()
+    if not _EXPECTED_SHA256.fullmatch(expected):
+        raise InputError(f"sha256 must be a SHA-256 digest in hex (64 digits, or a prefix of "
+                         f"at least 8), got {sha256!r}")
+    return expected
+
+
+def check_sha256(path: str | os.PathLike, sha256: str) -> str:
+    """The SHA-256 of the file at `path`, which must start with `sha256` (64 hex digits,
+    or a prefix of at least 8); InputError naming the file and both digests otherwise.
+
+    For a file that is not this module's download (a weight file found in a cache):
+    it is left where it is, for its owner to look at.
+    """
+    expected = expected_sha256(sha256)
+    actual = sha256_of(Path(path))
+    if not actual.startswith(expected):
+        raise DigestMismatch(f"{path}: SHA-256 {actual} does not match the expected "
+                             f"{expected}: the file is damaged or not the one meant; delete "
+                             f"it and fetch it again")
+    return actual
 
 
 def sha256_of(path: Path) -> str:
@@ -160,16 +191,18 @@ def _lines(digest_file: Path) -> dict[str, str]:
 
 def _check(path: Path, digest: str, expected: str, url: str, digest_file: Path | None,
            target: Path | None = None) -> None:
-    """DigestMismatch naming the file and both digests; the bad file is deleted, so that a
-    rerun downloads it again (from a mirror that serves the right one, say)."""
-    if digest == expected.lower():
+    """DigestMismatch naming the file and both digests (`expected` may be a prefix); the
+    bad file is deleted, so that a rerun downloads it again (from a mirror that serves the
+    right one, say)."""
+    if digest.startswith(expected):
         return
     path.unlink(missing_ok=True)
     source = (f"recorded in {digest_file} when it was first downloaded; if the file "
               "changed at its source on purpose, delete that line and fetch again"
               if digest_file else "published for it")
+    shown = expected if len(expected) == 64 else f"{expected}..."  # a published prefix
     raise DigestMismatch(f"{target or path} from {url} has SHA-256 {digest}, not the "
-                         f"{expected.lower()} {source}; the download was deleted")
+                         f"{shown} {source}; the download was deleted")
 
 
 class _Partial:

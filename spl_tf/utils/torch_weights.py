@@ -25,16 +25,18 @@ parsed at all.
     state["lin0.model.1.weight"].shape      # (1, 64, 1, 1), float32
 
 `PublishedFile` names a file its publisher serves (URL and digest) and `published_path`
-finds its copy in the weights folder (`$SPL_TF_CACHE/weights`, by default
-`~/.cache/spl_tf/weights`); a missing copy is one line naming the URL to fetch it from,
-the place to put it and the `weights=` argument that takes a local path instead.
+gives its copy in the weights folder (`$SPL_TF_CACHE/weights`, by default
+`~/.cache/spl_tf/weights`), downloading it there on first use (`spl_tf.utils.downloads`:
+resumed, and verified before it is kept) from its publisher or from the mirror that
+`$SPL_TF_WEIGHTS_MIRROR` names (a base URL serving the files under their own names).
+Where neither the copy nor the download is to be had, it stops with one line naming the
+URL, the mirror variable and the `weights=` argument that takes a local path instead.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import io
 import os
 import pickle
@@ -48,6 +50,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from spl_tf.utils import downloads
+from spl_tf.utils.downloads import check_sha256
 from spl_tf.utils.errors import FileError, InputError
 
 # The legacy layout's first two pickles (torch/serialization.py's MAGIC_NUMBER and
@@ -77,8 +81,7 @@ TORCH_DTYPES = {
     "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
 }
 
-_HASH_BLOCK = 1 << 20
-CACHE_VARIABLE = "SPL_TF_CACHE"
+MIRROR_VARIABLE = "SPL_TF_WEIGHTS_MIRROR"
 
 
 class RefusedPickle(pickle.UnpicklingError):
@@ -125,28 +128,6 @@ def load_torch_weights(path: str | os.PathLike, sha256: str | None = None) -> di
     return _flatten(state, path)
 
 
-def check_sha256(path: str | os.PathLike, sha256: str) -> str:
-    """Raise InputError unless the SHA-256 of the file at `path` starts with `sha256` (64
-    hex digits, or a prefix of at least 8); the full digest otherwise."""
-    expected = str(sha256).strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{8,64}", expected):
-        raise InputError(f"sha256 must be a SHA-256 digest in hex (64 digits, or a prefix of "
-                         f"at least 8), got {sha256!r}")
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as file:
-            while block := file.read(_HASH_BLOCK):
-                digest.update(block)
-    except OSError as error:
-        raise FileError(path, error, "read") from None
-    actual = digest.hexdigest()
-    if not actual.startswith(expected):
-        raise InputError(f"{path}: SHA-256 {actual} does not match the expected {expected}: "
-                         f"the file is damaged or not the one meant; delete it and fetch it "
-                         f"again")
-    return actual
-
-
 @dataclasses.dataclass(frozen=True)
 class PublishedFile:
     """A weight file as its publisher serves it.
@@ -170,23 +151,35 @@ class PublishedFile:
 def weights_folder() -> Path:
     """Where published weight files are kept: `$SPL_TF_CACHE/weights`, by default
     `~/.cache/spl_tf/weights`."""
-    root = os.environ.get(CACHE_VARIABLE) or Path("~", ".cache", "spl_tf")
-    return Path(root, "weights").expanduser()
+    return downloads.cache_folder("weights")
 
 
-def published_path(file: PublishedFile, weights_arg: str = "weights") -> Path:
-    """The local copy of a published weight file, in `weights_folder()`.
+def published_path(file: PublishedFile, weights_arg: str = "weights",
+                   folder: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """The local copy of a published weight file, its digest checked: `folder/NAME`
+    (`weights_folder()` by default), downloaded there first when it is not there.
 
-    The copy is not read here: `load_torch_weights(path, file.sha256)` checks it.
-    Raises an InputError, one line naming both ways out, when there is none.
+    The download comes from `file.url`, or from `$SPL_TF_WEIGHTS_MIRROR` (a base URL
+    serving the same file names) when that is set, and is kept only once its SHA-256 is
+    the published one. The file is not parsed here: `load_torch_weights(path)` reads it.
+
+    Raises:
+        InputError: one line, when the file is neither there nor downloadable, naming
+            both ways out (the URL or a mirror, and `weights_arg`=PATH, a local copy);
+            or when the copy's digest is not the published one (`DigestMismatch`).
     """
-    path = weights_folder() / file.name
-    if not path.is_file():
+    path = Path(folder or weights_folder()) / file.name
+    if path.is_file():
+        check_sha256(path, file.sha256)
+        return path
+    url = downloads.mirrored(file.url, os.environ.get(MIRROR_VARIABLE))
+    try:
+        return downloads.fetch(url, path, sha256=file.sha256, progress=progress)
+    except downloads.DownloadError as error:
         raise InputError(
-            f"the weights {file.name} ({file.publisher}) are not at {path}: download "
-            f"{file.url} there (or set {CACHE_VARIABLE} to a folder whose weights/ holds "
-            f"it), or pass the path of a copy as {weights_arg}=")
-    return path
+            f"the weights {file.name} ({file.publisher}) are not at {path}, and {error}: "
+            f"download {file.url} there (or set {MIRROR_VARIABLE} to a base URL that serves "
+            f"{file.name}), or pass the path of a copy as {weights_arg}=") from None
 
 
 # ---------------------------------------------------------------- the two layouts

@@ -9,7 +9,7 @@ import pytest
 from http_server import serving
 from spl_tf.utils import downloads, faults
 from spl_tf.utils.downloads import DigestMismatch, DownloadError
-from spl_tf.utils.errors import FileError
+from spl_tf.utils.errors import FileError, InputError
 
 DATA = os.urandom(3 * downloads.CHUNK + 12345)  # a few chunks, the last one short
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -93,6 +93,21 @@ def test_another_digest_is_refused_naming_the_file_and_both_digests(server, tmp_
     assert (str(record) in message) == recorded
     assert os.listdir(tmp_path) == (["data.sha256"] if recorded else []), "nothing left"
     assert not recorded or record.read_text() == f"{wrong}  data.bin\n"
+
+
+def test_a_published_prefix_of_the_digest_is_checked_as_the_whole_one(server, tmp_path):
+    # PyTorch's model zoos publish the first 8 hex digits, in the file name.
+    path = tmp_path / "data.bin"
+    assert _fetch(server, path, sha256=DIGEST[:8].upper()) == path
+    assert downloads.check_sha256(path, DIGEST[:8]) == DIGEST
+    wrong = "%08x" % (int(DIGEST[:8], 16) ^ 1)
+    with pytest.raises(DigestMismatch, match=rf"has SHA-256 {DIGEST}, not the {wrong}\.\.\. "
+                                             "published for it; the download was deleted$"):
+        _fetch(server, tmp_path / "other.bin", sha256=wrong)
+    for short in (DIGEST[:7], "not hex!", DIGEST + "0"):
+        with pytest.raises(InputError, match="sha256 must be a SHA-256 digest in hex"):
+            _fetch(server, tmp_path / "other.bin", sha256=short)
+    assert os.listdir(tmp_path) == ["data.bin"]
 
 
 def test_the_wrong_size_is_refused_before_any_byte_is_written(server, tmp_path):

@@ -7,6 +7,8 @@ weights). The weights are rebuilt here with NumPy and written as a PyTorch file
 Backend-agnostic: test_jax_backend.py reruns this file under JAX.
 """
 
+import dataclasses
+import hashlib
 import json
 import os
 import tracemalloc
@@ -18,7 +20,9 @@ import pytest
 from PIL import Image
 
 from golden_metrics import seeded
+from http_server import serving
 from spl_tf import fid as fid_module
+from spl_tf import inception
 from spl_tf.metrics import (
     FeatureStatistics,
     fid,
@@ -270,11 +274,30 @@ def test_one_image_has_no_covariance():
 
 def test_published_weights_missing_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("SPL_TF_CACHE", str(tmp_path))
+    monkeypatch.setattr(fid_module, "_NETWORKS", {})  # none built from a test's download
     with pytest.raises(InputError, match=(
-            r"the weights pt_inception-2015-12-05-6726825d.pth \(pytorch-fid's FID_WEIGHTS_URL"
-            r"\) are not at .*: download https://github.com/mseitzer/pytorch-fid/releases/"
-            r"download/fid_weights/pt_inception-2015-12-05-6726825d.pth there")):
+            r"^the weights pt_inception-2015-12-05-6726825d.pth \(pytorch-fid's FID_WEIGHTS_URL"
+            r"\) are not at .*, and cannot download .*: Connection refused: download "
+            r"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+            r"pt_inception-2015-12-05-6726825d.pth there")):
         fid(np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 8, 3)))
+
+
+def test_published_weights_are_downloaded_on_first_use(tmp_path, monkeypatch, weights):
+    # The seeded file served under the published name, its digest prefix computed here.
+    data = Path(weights).read_bytes()
+    monkeypatch.setenv("SPL_TF_CACHE", str(tmp_path))
+    monkeypatch.setattr(inception, "PUBLISHED", dataclasses.replace(
+        inception.PUBLISHED, sha256=hashlib.sha256(data).hexdigest()[:8]))
+    with serving() as server:
+        server.files[f"/{inception.PUBLISHED.name}"] = data
+        monkeypatch.setenv("SPL_TF_WEIGHTS_MIRROR", server.url)
+        state = inception.state_dict("pt_inception")
+    assert (tmp_path / "weights" / inception.PUBLISHED.name).read_bytes() == data
+    expected = seeded.state_dict(FID["shapes"], GOLDEN["seed"])
+    assert state.keys() == expected.keys()
+    np.testing.assert_array_equal(state["Mixed_7c.branch_pool.conv.weight"],
+                                  expected["Mixed_7c.branch_pool.conv.weight"])
 
 
 def test_images_out_of_range_or_integer_are_refused(weights):

@@ -7,8 +7,11 @@ written as a PyTorch file (`torch_files`) that LPIPS reads as it would the publi
 Backend-agnostic: test_jax_backend.py reruns this file under JAX.
 """
 
+import dataclasses
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import keras
@@ -18,6 +21,8 @@ import pytest
 import spl_tf
 from backend_utils import value_and_grads, xla_compiled
 from golden_metrics import seeded
+from http_server import NOWHERE, serving
+from spl_tf import lpips as lpips_module
 from spl_tf.lpips import LPIPSDistance
 from spl_tf.metrics import lpips
 from spl_tf.utils.errors import InputError
@@ -205,11 +210,47 @@ def test_incomplete_weights_are_named():
         LPIPSDistance("alex", wrong)
 
 
+def _published_files(folder: Path, net: str) -> dict[str, bytes]:
+    """The seeded state as its publishers split it, {published file name: bytes}: the
+    backbone with torchvision's names, the heads as lpips ships them."""
+    state = _state(net)
+    backbone = {re.sub(r"^net\.slice\d+\.", "features.", name): value
+                for name, value in state.items() if name.startswith("net.")}
+    heads = {name: value for name, value in state.items() if name.startswith("lin")}
+    return {file.name: write_state_dict(folder / file.name, part).read_bytes()
+            for file, part in zip(lpips_module.PUBLISHED[net], (backbone, heads))}
+
+
+def test_published_weights_are_downloaded_on_first_use(tmp_path, monkeypatch, weight_files):
+    # A local server serves seeded files under the published names; the digests checked
+    # are theirs, computed here (a prefix where the publisher gives one), not the real ones.
+    monkeypatch.setenv("SPL_TF_CACHE", str(tmp_path / "cache"))
+    served = _published_files(tmp_path, "alex")
+    published = tuple(
+        dataclasses.replace(file, sha256=hashlib.sha256(served[file.name]).hexdigest()[
+            :len(file.sha256)]) for file in lpips_module.PUBLISHED["alex"])
+    monkeypatch.setitem(lpips_module.PUBLISHED, "alex", published)
+    with serving() as server:
+        server.files.update({f"/{name}": data for name, data in served.items()})
+        monkeypatch.setenv("SPL_TF_WEIGHTS_MIRROR", server.url)
+        loss = spl_tf.LPIPS("alex", reduction=None)
+        assert sorted(r.path for r in server.requests) == sorted(f"/{n}" for n in served)
+    assert sorted(os.listdir(tmp_path / "cache" / "weights")) == sorted(served)
+    x = np.random.RandomState(1).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    y = np.random.RandomState(2).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    expected = spl_tf.LPIPS("alex", weights=weight_files["alex"], reduction=None)(x, y)
+    np.testing.assert_array_equal(loss(x, y), expected)
+    # Then from the cache, with no server to ask.
+    monkeypatch.setenv("SPL_TF_WEIGHTS_MIRROR", NOWHERE)
+    np.testing.assert_array_equal(spl_tf.LPIPS("alex", reduction=None)(x, y), expected)
+
+
 def test_published_weights_missing_or_wrong_stop_the_loss_when_made(tmp_path, monkeypatch):
     monkeypatch.setenv("SPL_TF_CACHE", str(tmp_path))
     with pytest.raises(InputError, match=(
-            rf"the weights alexnet-owt-7be5be79.pth \(torchvision, .*\) are not at "
-            rf"{tmp_path}/weights/alexnet-owt-7be5be79.pth: download "
+            rf"^the weights alexnet-owt-7be5be79.pth \(torchvision, .*\) are not at "
+            rf"{tmp_path}/weights/alexnet-owt-7be5be79.pth, and cannot download "
+            rf"{NOWHERE}alexnet-owt-7be5be79.pth: Connection refused: download "
             rf"https://download.pytorch.org/models/alexnet-owt-7be5be79.pth there .*or pass "
             rf"the path of a copy as weights=$")):
         spl_tf.LPIPS("alex")

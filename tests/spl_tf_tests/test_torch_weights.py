@@ -3,11 +3,15 @@
 The files under tests/data/torch_weights/ were written by `torch.save` (PyTorch 2.14, by
 tests/golden_metrics/make_golden.py) in both layouts: zip, and the legacy one of the
 published LPIPS, AlexNet, VGG16 and FID Inception weights. The files that would run code
-are written here, with Python's pickle.
+are written here, with Python's pickle. Published files are downloaded from a local HTTP
+server (http_server.py) whose files' digests the tests compute: never the real ones.
 """
 
+import dataclasses
+import hashlib
 import os
 import pickle
+import socket
 import struct
 import zipfile
 from collections import OrderedDict
@@ -17,10 +21,13 @@ import numpy as np
 import pytest
 
 from golden_metrics import seeded
+from http_server import serving
 from torch_files import Tensor, write_state_dict
 from spl_tf.utils import torch_weights
+from spl_tf.utils.downloads import DigestMismatch
 from spl_tf.utils.errors import FileError, InputError
 from spl_tf.utils.torch_weights import (
+    MIRROR_VARIABLE,
     PublishedFile,
     check_sha256,
     load_torch_weights,
@@ -74,8 +81,6 @@ def test_digest_is_checked_before_parsing(tmp_path):
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -191,18 +196,95 @@ def test_a_state_that_is_not_tensors_is_refused(tmp_path):
         load_torch_weights(path)
 
 
-def test_published_path_names_both_ways_out(tmp_path, monkeypatch):
+# ---------------------------------------------------------------- published files
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SPL_TF_CACHE", str(tmp_path))
+    return tmp_path / "weights"
+
+
+@pytest.fixture
+def server():
+    with serving() as server:
+        yield server
+
+
+def _served(server, name: str, data: bytes, digits: int = 8, url: str | None = None
+            ) -> PublishedFile:
+    """`data` served as `name`, and a PublishedFile of that name with its digest (the first
+    `digits` hex digits, as a model zoo's file name gives them), computed here."""
+    server.files[f"/{name}"] = data
+    return PublishedFile(url or f"https://example.org/models/{name}",
+                         hashlib.sha256(data).hexdigest()[:digits], "a zoo")
+
+
+@pytest.mark.parametrize("digits", [8, 64])
+def test_published_weights_are_downloaded_on_first_use_then_found(cache, server, monkeypatch,
+                                                                  digits):
+    monkeypatch.setenv(MIRROR_VARIABLE, server.url)
+    data = (FILES / "zip.pth").read_bytes()
+    file = _served(server, "net-0123abcd.pth", data, digits)
+    path = published_path(file)
+    assert path == cache / "net-0123abcd.pth" and path.read_bytes() == data
+    assert os.listdir(cache) == ["net-0123abcd.pth"]  # no part file, no digest file left
+    assert [r.path for r in server.requests] == ["/net-0123abcd.pth"]
+    assert load_torch_weights(path).keys() == _expected().keys()
+    # Found the next time, its digest checked: nothing is asked of the server.
+    assert published_path(file) == path and len(server.requests) == 1
+    # Another folder (a command's --weights_dir) gets its own copy.
+    assert published_path(file, folder=cache.parent / "mine").read_bytes() == data
+
+
+def test_without_a_mirror_the_publishers_url_is_fetched(cache, server, monkeypatch):
+    monkeypatch.delenv(MIRROR_VARIABLE)
+    data = (FILES / "legacy.pth").read_bytes()
+    file = _served(server, "legacy-1.pth", data, url=f"{server.url}legacy-1.pth")
+    assert published_path(file).read_bytes() == data
+
+
+def test_a_download_with_another_digest_is_refused_and_not_kept(cache, server, monkeypatch):
+    monkeypatch.setenv(MIRROR_VARIABLE, server.url)
+    file = dataclasses.replace(_served(server, "net-0123abcd.pth", b"not the weights"),
+                               sha256="0123abcd")
+    with pytest.raises(DigestMismatch, match=(
+            rf"^{cache}/net-0123abcd.pth from {server.url}net-0123abcd.pth has SHA-256 "
+            rf"[0-9a-f]{{64}}, not the 0123abcd\.\.\. published for it; the download was "
+            rf"deleted$")):
+        published_path(file)
+    assert not cache.exists()
+
+
+def test_a_copy_with_another_digest_is_refused_and_left_for_its_owner(cache, server,
+                                                                      monkeypatch):
+    monkeypatch.setenv(MIRROR_VARIABLE, server.url)
+    file = _served(server, "net-0123abcd.pth", (FILES / "zip.pth").read_bytes())
+    cache.mkdir()
+    (cache / file.name).write_bytes(b"a damaged copy")
+    with pytest.raises(DigestMismatch, match=rf"net-0123abcd.pth: SHA-256 [0-9a-f]{{64}} does "
+                                             rf"not match the expected {file.sha256}: .*"
+                                             rf"delete it and fetch it again$"):
+        published_path(file)
+    assert (cache / file.name).read_bytes() == b"a damaged copy" and not server.requests
+
+
+def test_weights_neither_there_nor_downloadable_are_one_line_naming_both_ways_out(
+        cache, monkeypatch):
+    with socket.socket() as s:  # a port where nothing listens: offline, as far as a test can
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv(MIRROR_VARIABLE, f"http://127.0.0.1:{closed}/")
     file = PublishedFile("https://example.org/models/net-0123abcd.pth", "0123abcd", "a zoo")
     with pytest.raises(InputError) as error:
-        published_path(file, "weights")
+        published_path(file, "--lpips_weights")
     assert str(error.value) == (
-        f"the weights net-0123abcd.pth (a zoo) are not at {tmp_path}/weights/net-0123abcd.pth: "
-        f"download https://example.org/models/net-0123abcd.pth there (or set SPL_TF_CACHE to "
-        f"a folder whose weights/ holds it), or pass the path of a copy as weights=")
-    (tmp_path / "weights").mkdir()
-    (tmp_path / "weights" / "net-0123abcd.pth").write_bytes(b"x")
-    assert published_path(file) == tmp_path / "weights" / "net-0123abcd.pth"
+        f"the weights net-0123abcd.pth (a zoo) are not at {cache}/net-0123abcd.pth, and "
+        f"cannot download http://127.0.0.1:{closed}/net-0123abcd.pth: Connection refused: "
+        f"download https://example.org/models/net-0123abcd.pth there (or set "
+        f"SPL_TF_WEIGHTS_MIRROR to a base URL that serves net-0123abcd.pth), or pass the path "
+        f"of a copy as --lpips_weights=")
+    assert not cache.exists(), "a refused download leaves no folder behind"
 
 
 def test_reading_imports_no_torch_and_no_keras():
