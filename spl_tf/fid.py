@@ -247,7 +247,9 @@ def folder_images(folder: str | os.PathLike) -> list[Path]:
 def folder_feature_batches(folder: str | os.PathLike, weights="pt_inception",
                            batch_size: int = 50) -> Iterator[np.ndarray]:
     """The pool features of a folder's images, `batch_size` images at a time; images of
-    different sizes are fine (each is resized alone). Only one batch is in memory."""
+    different sizes are fine (each is resized alone). Only one batch is in memory.
+
+    `weights`: as `fid`'s, or an `InceptionFeatures` built already."""
     files = folder_images(folder)
     batch_size = check_positive_int(batch_size, "batch_size")
     network = _network(weights)
@@ -303,7 +305,10 @@ _NETWORKS: dict = {}
 
 
 def _network(weights) -> InceptionFeatures:
-    """The feature network for `weights`, kept when they are named by text (built once)."""
+    """The feature network for `weights`, kept when they are named by text (built once);
+    an `InceptionFeatures` is taken as it is (a command builds its network up front)."""
+    if isinstance(weights, InceptionFeatures):
+        return weights
     if isinstance(weights, Mapping) or weights is None:
         return InceptionFeatures(weights)
     key = os.fspath(weights)

@@ -198,6 +198,58 @@ class PredictionConfig:
             raise InputError("give --output_dir (or --model_dir to write into the run)")
 
 
+METRICS = ("psnr", "ssim", "lpips", "fid", "kid")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """Which metrics to report and where the learned ones' weights come from: shared by
+    spl-eval and the predict commands (`applications.common.evaluation`)."""
+
+    metrics: str = option(
+        "psnr,ssim", "Comma-separated, of psnr, ssim, lpips (each prediction against the "
+        "target of its name; means over the images), fid, kid (the predictions and the "
+        "targets as two sets). lpips, fid and kid need weights (see --weights_dir).")
+    lpips_net: str = option("alex", "LPIPS backbone, the reference's net=: alex or vgg.",
+                            choices=("alex", "vgg"))
+    weights_dir: str | None = option(
+        None, "Folder of the published weight files under their own names (torchvision's "
+        "backbone and lpips's heads, pytorch-fid's Inception), checked against the published "
+        "digests; those missing are downloaded into it. Default: $SPL_TF_CACHE/weights "
+        "(~/.cache/spl_tf/weights).", path=True)
+    lpips_weights: str = option(
+        "", "LPIPS weights instead of the published ones: PyTorch files, comma-separated, "
+        "holding the backbone and the v0.1 heads (read without PyTorch; no digest checked).")
+    inception_weights: str | None = option(
+        None, "FID and KID's Inception-v3 instead of the published one: a PyTorch file of "
+        "pytorch-fid's tensors (read without PyTorch; no digest checked).", path=True)
+    kid_subset_size: int = option(1000, "KID: images per subset (torch-fidelity's 1000); "
+                                  "each set needs at least as many.")
+    kid_subsets: int = option(100, "KID: subsets drawn (torch-fidelity's 100).")
+
+    def __post_init__(self):
+        absolute_paths(self)
+        names = [name.strip().lower() for name in self.metrics.split(",") if name.strip()]
+        unknown = [name for name in names if name not in METRICS]
+        check(bool(names) and not unknown, "metrics", self.metrics,
+              f"expected a comma-separated list of {', '.join(METRICS)}"
+              + (f" ({', '.join(unknown)} unknown)" if unknown else ""))
+        object.__setattr__(self, "metrics", ",".join(dict.fromkeys(names)))  # once each
+        check_choice(self, "lpips_net")
+        paths = [path.strip() for path in self.lpips_weights.split(",") if path.strip()]
+        object.__setattr__(self, "lpips_weights", ",".join(
+            str(Path(path).expanduser().absolute()) for path in paths))
+        check(self.kid_subset_size >= 2, "kid_subset_size", self.kid_subset_size,
+              "must be >= 2 (the unbiased MMD divides by m (m - 1))")
+        check(self.kid_subsets >= 1, "kid_subsets", self.kid_subsets, "must be >= 1")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The metrics asked for, in the order given."""
+        return tuple(self.metrics.split(","))
+
+
+
 # ---------------------------------------------------------------- config <-> flags
 
 

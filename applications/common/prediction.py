@@ -4,7 +4,10 @@
 writes, for every batch the application gives: `input/`, `prediction/` and, with
 targets, `target/` (or the application's target folder) PNGs named like the source
 files, `grid.png` (titled columns, thumbnails) and, when the application scores its
-predictions, `metrics.json` (PSNR and SSIM of the predictions and of its baseline).
+predictions, `metrics.json`: the metrics of `--metrics` (`applications.common.
+evaluation`; PSNR and SSIM by default) of the predictions, the paired ones also of its
+baseline. The weights of the learned metrics are found (or downloaded) before the model is
+loaded: a missing one stops the command before anything is read or written.
 Images stay uint8 from the files to the files, and of a batch only one set of outputs
 exists at a time: memory grows with the images' uint8 size only.
 A checkpoint from a run folder brings the run's data settings as defaults
@@ -25,9 +28,10 @@ import numpy as np
 
 from applications.common import checkpoints, outputs, plots, run_record
 from applications.common import config as config_lib
+from applications.common.config import EvaluationConfig
 from applications.common.application import (Application, Batch, Inference, Predictor,
-                                             Scoring, as_uint8)
-from applications.common.scoring import image_scores
+                                             as_uint8)
+from applications.common.evaluation import Metrics, mean_scores
 from spl_tf.utils import files, image_io, locks
 from spl_tf.utils.errors import InputError
 
@@ -73,13 +77,16 @@ def predict(app: Application, config: Any) -> tuple[Path, dict | None]:
     owned = ["input", "prediction", app.target_folder, "grid.png", "metrics.json"]
     outputs.check_apart([output_dir / name for name in [*owned, PROVENANCE_FILE]],
                         _inputs(config, checkpoint), image_folders=IMAGE_FOLDERS)
+    scoring = app.scoring(config)
+    metrics = None if scoring is None else Metrics(
+        getattr(config, "evaluation", EvaluationConfig()), scoring, settings.batch_size)
     predictor = app.inference(config, load_predictor(checkpoint))
     batches = _checked(app.prediction_batches(config))
     with locks.hold(output_dir, "--output_dir", "prediction"):
         outputs.claim(output_dir, PROVENANCE_FILE, _provenance(checkpoint, config), owned,
                       settings.overwrite)
         result = write_predictions(predictor, batches, output_dir,
-                                   baseline=app.baseline(config), scoring=app.scoring(config),
+                                   baseline=app.baseline(config), metrics=metrics,
                                    target_folder=app.target_folder)
     return output_dir, result
 
@@ -148,11 +155,11 @@ def write_predictions(
     batches: Iterable[Batch],
     output_dir: Path,
     baseline: tuple[str, Inference] | None = None,
-    scoring: Scoring | None = Scoring(),
+    metrics: Metrics | None = None,
     target_folder: str = "target",
     grid_rows: int = 8,
 ) -> dict | None:
-    """Write every prediction; return the metrics (None without targets or scoring).
+    """Write every prediction; return the metrics (None without targets or `metrics`).
 
     `predict` and the baseline's function map a batch's inputs to uint8 outputs (see
     `Application.inference`). `target_folder` names the folder of the second images
@@ -160,11 +167,12 @@ def write_predictions(
     scored). One batch is held at a time and, of it, one set of outputs: the
     baseline's are scored and dropped before the model's are made; the grid keeps
     thumbnails. So memory is bounded by a batch's uint8 images, whatever their size.
+    FID and KID, when asked, compare the written `prediction/` and target folders.
     """
     rows, scores, baseline_scores = [], [], []
     for batch in batches:
         shown, scored, baseline_scored = _write_batch(
-            predict, batch, output_dir, baseline, scoring, target_folder, grid_rows - len(rows))
+            predict, batch, output_dir, baseline, metrics, target_folder, grid_rows - len(rows))
         del batch  # the next batch is read without this one's images held
         rows += shown
         scores += scored
@@ -175,15 +183,18 @@ def write_predictions(
     plots.image_table(rows, titles, output_dir / "grid.png")
     if not scores:
         return None
-    result = {"images": len(scores), **_mean(scores), "per_image": scores}
+    of_sets = metrics.of_folders(output_dir / "prediction", output_dir / target_folder)
+    result = {"images": len(scores), **mean_scores(scores),
+              **{name: entry["value"] for name, entry in of_sets.items()},
+              "metrics": metrics.report(scores, of_sets), "per_image": scores}
     if baseline is not None:
-        result["baseline"] = {"name": baseline[0], **_mean(baseline_scores)}
+        result["baseline"] = {"name": baseline[0], **mean_scores(baseline_scores)}
     files.write_bytes(output_dir / "metrics.json", json.dumps(result, indent=2).encode())
     return result
 
 
 def _write_batch(predict: Inference, batch: Batch, output_dir: Path,
-                 baseline: tuple[str, Inference] | None, scoring: Scoring | None,
+                 baseline: tuple[str, Inference] | None, metrics: Metrics | None,
                  target_folder: str, grid_rows: int
                  ) -> tuple[list[list[np.ndarray]], list[dict], list[dict]]:
     """Write one batch's images: (up to `grid_rows` grid rows, as thumbnails; its
@@ -191,16 +202,16 @@ def _write_batch(predict: Inference, batch: Batch, output_dir: Path,
     inputs, targets, names = batch
     shown_inputs = as_uint8(inputs[..., :3])
     _write_images(output_dir / "input", names, shown_inputs)
-    scored = targets is not None and scoring is not None
+    scored = targets is not None and metrics is not None
     baseline_scores = []
     if targets is not None:
         targets = as_uint8(targets)
         _write_images(output_dir / target_folder, names, targets)
         if scored and baseline is not None:
-            baseline_scores = _scores(targets, baseline[1](inputs), names, scoring)
+            baseline_scores = metrics.score(targets, baseline[1](inputs), names)
     outputs = predict(inputs)
     _write_images(output_dir / "prediction", names, outputs)
-    scores = _scores(targets, outputs, names, scoring) if scored else []
+    scores = metrics.score(targets, outputs, names) if scored else []
     columns = [shown_inputs, outputs] + ([] if targets is None else [targets])
     rows = [[plots.thumbnail(image) for image in row] for row in list(zip(*columns))[:grid_rows]]
     return rows, scores, baseline_scores
@@ -209,19 +220,3 @@ def _write_batch(predict: Inference, batch: Batch, output_dir: Path,
 def _write_images(folder: Path, names: list[str], images: np.ndarray) -> None:
     for name, image in zip(names, images):
         image_io.write_rgb(folder / f"{name}.png", image)
-
-
-def _scores(targets: np.ndarray, outputs: np.ndarray, names: list[str],
-            scoring: Scoring) -> list[dict]:
-    """PSNR and SSIM of every uint8 output, strip by strip (see `image_scores`)."""
-    result = []
-    for name, target, output in zip(names, targets, outputs):
-        psnr, ssim = image_scores(target, output, scoring)
-        result.append({"name": name, "psnr": psnr, "ssim": ssim})
-    return result
-
-
-def _mean(scores: list[dict]) -> dict:
-    # Identical images have infinite PSNR; keep JSON valid and the mean finite.
-    psnr = [min(s["psnr"], 100.0) for s in scores]
-    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean([s["ssim"] for s in scores]))}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (GeneratorConfig, PairData, PredictionConfig,
-                                        RuntimeConfig, TrainingConfig, check_choice, option)
+from applications.common.config import (EvaluationConfig, GeneratorConfig, PairData,
+                                        PredictionConfig, RuntimeConfig, TrainingConfig,
+                                        check_choice, option)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,3 +33,4 @@ class Pix2PixConfig:
 class Pix2PixPredictConfig:
     prediction: PredictionConfig
     data: Pix2PixData = Pix2PixData()
+    evaluation: EvaluationConfig = EvaluationConfig()

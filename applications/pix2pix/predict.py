@@ -5,8 +5,9 @@ r"""Translate images with a trained generator and score the results.
         --output_dir=OUT
 
 Writes `input/`, `prediction/`, `target/` PNGs named like the source files,
-`grid.png` and, when targets exist, `metrics.json` (PSNR / SSIM of the
-predictions and of the input itself as a baseline). `--checkpoint` takes a
+`grid.png` and, when targets exist, `metrics.json`: the metrics of `--metrics`
+(PSNR and SSIM by default; also lpips, fid, kid, as spl-eval computes them) of the
+predictions, and the paired ones of the input itself as a baseline. `--checkpoint` takes a
 `.keras` file or an exported SavedModel folder; from a run folder, the run's
 data settings (`--data_dir`, `--image_size`, `--direction`) are the defaults.
 """

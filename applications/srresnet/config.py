@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (PredictionConfig, RuntimeConfig, TrainingConfig,
-                                        absolute_paths, check, check_choice, option)
+from applications.common.config import (EvaluationConfig, PredictionConfig, RuntimeConfig,
+                                        TrainingConfig, absolute_paths, check, check_choice,
+                                        option)
 
 SCALES = (2, 3, 4)
 
@@ -111,3 +112,4 @@ class SRPredictConfig:
     data: SRImages = SRImages()
     targets: SRTargets = SRTargets()
     inference: SRInference = SRInference()
+    evaluation: EvaluationConfig = EvaluationConfig()

@@ -7,7 +7,8 @@ r"""Super-resolve images with a trained SRResNet and score them as SR papers do.
 Writes `input/` (LR), `prediction/` (SR) and, with high-resolution images,
 `target/` PNGs, `grid.png` and `metrics.json`: PSNR and SSIM on the Y channel
 (BT.601), border shaved by the scale, for the outputs and for bicubic
-upscaling as the baseline. From a run folder, the run's data settings
+upscaling as the baseline; `--metrics=psnr,ssim,lpips,fid,kid` adds the others
+(LPIPS on whole RGB images, FID and KID of the written folders, as spl-eval). From a run folder, the run's data settings
 (`--data_dir`, `--scale`, ...) are the defaults.
 
 Images larger than `--tile_size` LR pixels (384 by default) run as tiles with

@@ -19,6 +19,7 @@ import tiny_configs
 from applications.common import commands, config, run_record, training
 from applications.common.config import GeneratorConfig, RuntimeConfig, TrainingConfig
 from applications.datasets import command as datasets_command
+from applications.evaluation import command as evaluation_command
 from applications.makeup import transfer
 from applications.makeup.application import MakeupTransfer
 from applications.pix2pix import demo
@@ -61,7 +62,8 @@ def test_importing_any_module_defines_no_flag():
 SIMPLE_COMMANDS = {"fcc-build": build.define_flags, "fcc-pairs": pairs.define_flags,
                    "fcc-sample": sample.define_flags, "spl-pix2pix-demo": demo.define_flags,
                    "spl-makeup-transfer": transfer.define_flags,
-                   "spl-data": datasets_command.define_flags}
+                   "spl-data": datasets_command.define_flags,
+                   "spl-eval": evaluation_command.define_flags}
 COMMANDS = sorted([*SIMPLE_COMMANDS, *(f"spl-{a}-{k}" for a in APPS for k in ("train", "predict"))])
 
 
