@@ -17,8 +17,9 @@ In one process, timed in interleaved rounds (the median is reported):
   same Keras model (`predict_on_batch` on images already in [0, 1]).
 
 Images per second count image pairs for LPIPS (the bare pass runs 2N images for N pairs).
-Peak memory is what the TensorFlow CPU allocator held during one call above what it held
-before, plus the peak of Python's own allocations (`tracemalloc`: decoded images, features,
+Peak memory is what the TensorFlow CPU allocator (its BFC allocator, which keeps
+statistics) held during one call above what it held before, plus the peak of Python's own
+allocations (`tracemalloc`: decoded images, features,
 statistics). The weights are random: the time of a network does not depend on their values
 (the published files are not needed, nor fetched).
 """
@@ -35,6 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow keeps statistics of what its CPU allocator holds only with its BFC allocator;
+# the bare passes and the metrics run under the same one.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -35,7 +35,7 @@ from applications.common.config import EvaluationConfig
 from applications.common.scoring import image_scores
 from spl_tf import fid, inception, lpips
 from spl_tf.utils.errors import InputError
-from spl_tf.utils.torch_weights import published_path
+from spl_tf.utils.torch_weights import PublishedFile, published_path
 
 PAIRED = ("psnr", "ssim", "lpips")
 OF_SETS = ("fid", "kid")
@@ -54,22 +54,22 @@ def find_weights(settings: EvaluationConfig) -> Weights:
     """The weight files `settings` asks for, there or downloaded: InputError, one line
     naming the URL and the flag that takes a local copy, where one cannot be had."""
     asked = set(settings.names)
-    found = Weights()
+    lpips_files = inception_file = None
     if "lpips" in asked:
-        if settings.lpips_weights:
-            files = tuple(_given(path, "--lpips_weights")
-                          for path in settings.lpips_weights.split(","))
-        else:
-            files = tuple(str(published_path(file, "--lpips_weights", settings.weights_dir))
-                          for file in lpips.PUBLISHED[settings.lpips_net])
-        found = dataclasses.replace(found, lpips=files)
+        lpips_files = tuple(
+            [_given(path, "--lpips_weights") for path in settings.lpips_weights.split(",")]
+            if settings.lpips_weights else
+            [_published(file, "--lpips_weights", settings)
+             for file in lpips.PUBLISHED[settings.lpips_net]])
     if asked & set(OF_SETS):
-        file = (_given(settings.inception_weights, "--inception_weights")
-                if settings.inception_weights else
-                str(published_path(inception.PUBLISHED, "--inception_weights",
-                                   settings.weights_dir)))
-        found = dataclasses.replace(found, inception=file)
-    return found
+        inception_file = (_given(settings.inception_weights, "--inception_weights")
+                          if settings.inception_weights else
+                          _published(inception.PUBLISHED, "--inception_weights", settings))
+    return Weights(lpips_files, inception_file)
+
+
+def _published(file: PublishedFile, flag: str, settings: EvaluationConfig) -> str:
+    return str(published_path(file, flag, settings.weights_dir))
 
 
 @contextlib.contextmanager
@@ -111,11 +111,6 @@ class Metrics:
         if self.weights.inception:
             with _named("--inception_weights"):
                 self._inception = fid.InceptionFeatures(self.weights.inception)
-
-    @property
-    def paired(self) -> tuple[str, ...]:
-        """The metrics of image pairs asked for."""
-        return tuple(name for name in self.names if name in PAIRED)
 
     @property
     def of_sets(self) -> tuple[str, ...]:
@@ -191,16 +186,15 @@ class Metrics:
                 report[name] = of_sets[name]
             elif name in means:
                 report[name] = {"value": means[name], "images": len(scores),
-                                "weights": self._weights_of(name), **self._settings_of(name)}
+                                **self._used_by(name)}
         return report
 
-    def _weights_of(self, name: str):
-        return list(self.weights.lpips) if name == "lpips" else None
-
-    def _settings_of(self, name: str) -> dict[str, Any]:
+    def _used_by(self, name: str) -> dict[str, Any]:
+        """The weights and settings of a paired metric."""
         if name == "lpips":
-            return {"net": self.settings.lpips_net}
-        return {"y_channel": self.scoring.y_channel, "shave": self.scoring.shave}
+            return {"weights": list(self.weights.lpips), "net": self.settings.lpips_net}
+        return {"weights": None, "y_channel": self.scoring.y_channel,
+                "shave": self.scoring.shave}
 
 
 def check_kid_sizes(settings: EvaluationConfig, counts: dict[str, int]) -> None:
