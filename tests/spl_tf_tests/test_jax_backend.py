@@ -22,7 +22,7 @@ def test_golden_values_under_jax(jax_rerun):
 @rerun_under_jax(str(TESTS / "test_lpips.py"), str(TESTS / "test_fid.py"), timeout=900)
 def test_metrics_golden_values_under_jax(jax_rerun):
     # LPIPS, FID and KID against the reference packages, the LPIPS loss under fit.
-    check_all_passed(jax_rerun, 44)  # every test of the two files
+    check_all_passed(jax_rerun, 46)  # every test of the two files
 
 
 @pytest.mark.slow
