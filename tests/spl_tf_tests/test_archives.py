@@ -1,7 +1,6 @@
 """spl_tf.utils.archives: zip and tar archives unpacked whole or not at all, and never
 outside their folder."""
 
-import io
 import os
 import stat
 import tarfile
@@ -9,24 +8,14 @@ import zipfile
 
 import pytest
 
+from dataset_archives import tar_bytes
 from spl_tf.utils import archives
 from spl_tf.utils.archives import BadArchive, UnsafeArchive
 
 
 def write_tar(path, members: dict, mode="w:gz"):
     """`members`: name -> bytes (a file), None (a folder) or a TarInfo (anything else)."""
-    with tarfile.open(path, mode) as tar:
-        for name, content in members.items():
-            if isinstance(content, tarfile.TarInfo):
-                tar.addfile(content)
-                continue
-            member = tarfile.TarInfo(name)
-            if content is None:
-                member.type = tarfile.DIRTYPE
-                tar.addfile(member)
-            else:
-                member.size = len(content)
-                tar.addfile(member, io.BytesIO(content))
+    path.write_bytes(tar_bytes(members, mode))
     return path
 
 
