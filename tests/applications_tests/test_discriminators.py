@@ -189,7 +189,8 @@ def _logit_scales(seed, sizes=((2, 4, 4, 1), (2, 2, 2, 1))):
 def _reference(mode, real, fake):
     """(discriminator loss, generator loss) of the modes' formulas, summed over scales."""
     d, g = 0.0, 0.0
-    for r, f in zip((s[-1].astype("float64") for s in real), (s[-1].astype("float64") for s in fake)):
+    for real_scale, fake_scale in zip(real, fake):
+        r, f = real_scale[-1].astype("float64"), fake_scale[-1].astype("float64")
         if mode == "vanilla":  # BCE(sigmoid(x), label)
             d += 0.5 * (-np.log(_sigmoid(r)).mean() - np.log(1 - _sigmoid(f)).mean())
             g += -np.log(_sigmoid(f)).mean()
@@ -209,9 +210,10 @@ def test_objectives_are_their_formulas(mode):
     assert float(gan_objectives.discriminator_loss(mode, real, fake)) == pytest.approx(d, rel=1e-5)
     assert float(gan_objectives.generator_loss(mode, fake)) == pytest.approx(g, rel=1e-5)
     # One scale, as the PatchGAN gives.
-    d1, g1 = _reference(mode, real[:1], fake[:1])
-    assert float(gan_objectives.discriminator_loss(mode, real[:1], fake[:1])) == pytest.approx(d1, rel=1e-5)
-    assert float(gan_objectives.generator_loss(mode, fake[:1])) == pytest.approx(g1, rel=1e-5)
+    real, fake = real[:1], fake[:1]
+    d, g = _reference(mode, real, fake)
+    assert float(gan_objectives.discriminator_loss(mode, real, fake)) == pytest.approx(d, rel=1e-5)
+    assert float(gan_objectives.generator_loss(mode, fake)) == pytest.approx(g, rel=1e-5)
 
 
 def test_vanilla_is_stable_where_the_sigmoid_saturates():
@@ -238,5 +240,6 @@ def test_accuracy_counts_the_patch_decisions():
         assert float(gan_objectives.discriminator_accuracy(mode, real, fake)) == 1.0
         assert float(gan_objectives.discriminator_accuracy(mode, fake, real)) == 0.0
     # lsgan's boundary is 0.5, halfway between its targets: 0.4 says "fake".
-    assert float(gan_objectives.discriminator_accuracy("lsgan", [[ones * 0.4]], [[ones * 0.4]])) == 0.5
+    below = [[ones * 0.4]]
+    assert float(gan_objectives.discriminator_accuracy("lsgan", below, below)) == 0.5
     assert discriminators.KINDS == ("patchgan", "multiscale")
