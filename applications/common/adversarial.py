@@ -40,7 +40,7 @@ from applications.common import discriminators, gan_objectives
 
 __all__ = ["ConditionalGAN"]
 
-# The logs of a step, in the order of the training log's columns after `loss`.
+# The logs of a step (each an epoch mean in the training log and TensorBoard).
 DISCRIMINATOR_LOGS = ("discriminator_loss", "discriminator_accuracy")
 GENERATOR_LOGS = ("loss", "reconstruction_loss", "adversarial_loss")
 FEATURE_MATCHING_LOG = "feature_matching_loss"
@@ -114,9 +114,10 @@ class ConditionalGAN(keras.Model):
     def variables(self) -> list:
         # The discriminator's optimizer state as non-trainable state (see the module).
         found = super().variables
-        if self.discriminator_optimizer is not None:
+        optimizer = getattr(self, "discriminator_optimizer", None)  # None until compiled
+        if optimizer is not None:
             seen = {id(v) for v in found}
-            found += [v for v in self.discriminator_optimizer.variables if id(v) not in seen]
+            found += [v for v in optimizer.variables if id(v) not in seen]
         return found
 
     def get_config(self) -> dict[str, Any]:
