@@ -101,6 +101,7 @@ mutants: $(STAMP)
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/losses.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/train_step.py
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/gan.py
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) benchmarks/sr.py
 	$(PY) benchmarks/fcc.py
 

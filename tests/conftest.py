@@ -55,6 +55,8 @@ if keras.backend.backend() == "tensorflow":
 # is free: the longest go first, and the many short ones even out the end.
 LONGEST = (
     "test_training_faults.py",
+    "test_adversarial_runs.py",
+    "test_adversarial.py",
     "test_write_failures.py",
     "test_application_layer.py",
     "test_run_folder.py",

@@ -35,6 +35,7 @@ class Mutant:
 
 LEARNING = "tests/applications_tests/test_learning.py"
 FCC_YOUTUBE = "tests/fcc_dataset_tests/test_fcc_youtube.py"
+ADVERSARIAL = "tests/applications_tests/test_adversarial.py"
 
 MUTANTS = [
     Mutant("pix2pix loss negated (trains away from the target)",
@@ -80,6 +81,18 @@ MUTANTS = [
            "        self.checkpoints.set_aside(self.survey.damaged)\n", "",
            ("tests/applications_tests/test_run_folder.py::"
             "test_damaged_checkpoints_are_set_aside_and_never_outrank_good_ones",)),
+    Mutant("real and fake swapped in the discriminator's loss",
+           "applications/common/gan_objectives.py",
+           "    return 0.5 * (_sum_over_scales(mode, real, is_real=True)\n"
+           "                  + _sum_over_scales(mode, fake, is_real=False))\n",
+           "    return 0.5 * (_sum_over_scales(mode, fake, is_real=True)\n"
+           "                  + _sum_over_scales(mode, real, is_real=False))\n",
+           (f"{ADVERSARIAL}::test_tiny_adversarial_run",)),
+    Mutant("the discriminator never steps (pix2pix's order)", "applications/common/adversarial.py",
+           "            if self.settings[\"sequential\"]:\n                step_discriminator()\n"
+           "            with tf.GradientTape() as tape:\n",
+           "            with tf.GradientTape() as tape:\n",
+           (f"{ADVERSARIAL}::test_tiny_adversarial_run",)),
 ]
 
 

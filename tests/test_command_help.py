@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ("run", "data", "model", "training", "runtime")
 # module: (section headings in order, a flag and its default, the required flags)
 COMMANDS = {
-    "applications.pix2pix.train": (TRAIN, ("--direction", "'AtoB'"), ("model_dir", "data_dir")),
+    "applications.pix2pix.train": (("run", "data", "model", "objective", "training", "runtime"),
+                                   ("--adversarial", "'none'"), ("model_dir", "data_dir")),
     "applications.srresnet.train": (TRAIN, ("--scale", "'4'"), ("model_dir",)),
     "applications.makeup.train": (TRAIN, ("--val_fraction", "'0.1'"), ("model_dir", "data_dir")),
     "applications.pix2pix.predict": (("prediction", "data", "evaluation"),

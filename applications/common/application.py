@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-from applications.common.config import check
+from applications.common.config import ObjectiveConfig, check
 from spl_tf.utils import image_io
 
 # (inputs, targets or None, names of the source files). Images are NHWC, either uint8
@@ -86,6 +86,11 @@ class Application(abc.ABC):
     @abc.abstractmethod
     def loss(self, config: Any) -> keras.losses.Loss:
         """The training loss, a registered Keras loss (saved with the model)."""
+
+    def objective(self, config: Any) -> ObjectiveConfig | None:
+        """What a train config says the generator learns from beyond `loss` (its weight,
+        a discriminator: see `ObjectiveConfig`); None: `loss` alone."""
+        return None
 
     @abc.abstractmethod
     def training_data(self, config: Any) -> TrainData:

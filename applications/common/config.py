@@ -153,6 +153,49 @@ class GeneratorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """What the generator learns from: a reconstruction loss (the paper: SPL alone) and,
+    opt in, a conditional discriminator (see `applications.common.adversarial`).
+
+    pix2pix's baseline is `--loss=l1 --loss_weight=100 --adversarial=patchgan` (with its
+    `--beta_1=0.5`); pix2pixHD's discriminators `--adversarial=multiscale --gan_mode=lsgan`.
+    A run made before these settings existed has the defaults: SPL alone.
+    """
+
+    loss: str = option("spl", "Reconstruction loss of the output against the target: spl "
+                       "(the paper's) or l1 (pix2pix's).", choices=("spl", "l1"))
+    loss_weight: float = option(1.0, "Weight of the reconstruction loss (pix2pix: L1 x 100).")
+    adversarial: str = option(
+        "none", "Train against a conditional discriminator: none (the paper: the "
+        "reconstruction loss alone), patchgan (pix2pix's 70x70 PatchGAN) or multiscale "
+        "(pix2pixHD's multi-scale discriminators, with feature matching).",
+        choices=("none", "patchgan", "multiscale"))
+    gan_mode: str = option("vanilla", "Adversarial objective: vanilla (cross-entropy, "
+                           "pix2pix's), lsgan (least squares, pix2pixHD's) or hinge.",
+                           choices=("vanilla", "lsgan", "hinge"))
+    adversarial_weight: float = option(1.0, "Weight of the generator's adversarial loss.")
+    feature_matching_weight: float = option(
+        10.0, "With --adversarial=multiscale: weight of the discriminator feature-matching "
+        "loss (pix2pixHD's lambda_feat); 0 leaves it out.")
+    num_discriminators: int = option(2, "With --adversarial=multiscale: discriminators, "
+                                     "each at half the scale of the one before (num_D).")
+    ndf: int = option(64, "Discriminator width (filters of its first layer).")
+    discriminator_layers: int = option(3, "Stride-2 convolutions of a discriminator "
+                                       "(n_layers_D): 3 sees 70x70-pixel patches.")
+
+    def __post_init__(self):
+        for name in ("loss", "adversarial", "gan_mode"):
+            check_choice(self, name)
+        for name in ("loss_weight", "adversarial_weight", "feature_matching_weight"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, name, value, "must be a finite number >= 0")
+        for name in ("num_discriminators", "ndf", "discriminator_layers"):
+            check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        check(self.loss_weight > 0 or self.adversarial != "none", "loss_weight",
+              self.loss_weight, "must be > 0 with --adversarial=none (nothing to learn from)")
+
+
+@dataclasses.dataclass(frozen=True)
 class PairData:
     """Where `[left | right]` pair images are and the size the model sees them at
     (`applications.common.pairs` reads them)."""

@@ -99,14 +99,24 @@ class RunFolder:
             # refuse another application's folder, or a config.json that does not read.
             run_record.saved_config(self.model_dir, application, type(config))
 
-    def start(self, model: keras.Model, steps_per_epoch: int) -> Start:
+    def start(self, model: keras.Model, steps_per_epoch: int, final_model: bool = True
+              ) -> Start:
         """Load the newest good state into `model` (compiled, its optimizer built);
-        InputError if finished epochs have nothing left to resume them from."""
+        InputError if finished epochs have nothing left to resume them from.
+
+        `final_model=False`: model.keras does not hold what the run resumes with (an
+        adversarial run's holds the generator alone), so only checkpoints count.
+        """
         trained = self.trained_epochs()
         newest = self.survey.good[0] if self.survey.good else 0
         start = None
         if self.model_file.exists() and newest < trained:
-            start = self._from_model_file(model, steps_per_epoch, newest)
+            if final_model:
+                start = self._from_model_file(model, steps_per_epoch, newest)
+            else:
+                self._model_file_problem = (
+                    f"{self.model_file} holds the generator alone, not the discriminator "
+                    "and the optimizers' state an adversarial run resumes with")
         if start is None and newest:
             self._load(model, self.checkpoints.path(newest))
             start = Start(newest, self.checkpoints.path(newest).name)

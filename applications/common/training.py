@@ -18,7 +18,8 @@ from typing import Any
 import keras
 from absl import logging
 
-from applications.common import callbacks, resume, run_record, runtime
+from applications.common import callbacks, discriminators, resume, run_record, runtime
+from applications.common.adversarial import ConditionalGAN
 from applications.common.application import Application
 from applications.common.checkpoints import Checkpoints, save_model
 from spl_tf.utils import locks
@@ -64,16 +65,10 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
         run.check(app.name, config)
     data = app.training_data(config)
     with runtime.set_up(config.runtime, config.training):
-        model = app.build_model(config)
-        model.compile(
-            optimizer=runtime.optimizer(config.training, data.steps_per_epoch),
-            loss=app.loss(config),
-            jit_compile=runtime.jit_compile(config.runtime),
-            steps_per_execution=config.runtime.steps_per_execution,
-        )
-        # Built now, so that a checkpoint restores the optimizer's state too.
-        model.optimizer.build(model.trainable_variables)
-        start = resume.Start(0, "") if overwrite else run.start(model, data.steps_per_epoch)
+        model = _compiled_model(app, config, data.steps_per_epoch)
+        adversarial = isinstance(model, ConditionalGAN)
+        start = resume.Start(0, "") if overwrite else run.start(
+            model, data.steps_per_epoch, final_model=not adversarial)
     # Checked and built: from here on the command writes.
     writes = out_dir == model_dir
     if writes:
@@ -107,8 +102,45 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
                f"the precision, and {run_record.WAYS_OUT}" if kept else
                "(no checkpoint yet). Lower --learning_rate or change the precision and "
                "rerun"))
-    save_model(model, out_dir / resume.MODEL_FILE, max(done, config.training.epochs))
-    export(model, out_dir / resume.EXPORT, app.size_multiple)
+    # The model a run leaves is the generator, whatever it was trained against.
+    generator = model.trained_generator() if adversarial else model
+    save_model(generator, out_dir / resume.MODEL_FILE, max(done, config.training.epochs))
+    export(generator, out_dir / resume.EXPORT, app.size_multiple)
+    return model
+
+
+def _compiled_model(app: Application, config: Any, steps_per_epoch: int) -> keras.Model:
+    """The application's generator compiled with its loss, or, with an adversarial
+    objective, the `ConditionalGAN` that trains it; the optimizers built, so that a
+    checkpoint restores their state too."""
+    generator = app.build_model(config)
+    objective = app.objective(config)
+    compile_args = {"jit_compile": runtime.jit_compile(config.runtime),
+                    "steps_per_execution": config.runtime.steps_per_execution}
+
+    def optimizer() -> keras.optimizers.Optimizer:
+        return runtime.optimizer(config.training, steps_per_epoch)
+
+    if objective is None or objective.adversarial == "none":
+        weight = None if objective is None or objective.loss_weight == 1 else objective.loss_weight
+        generator.compile(optimizer=optimizer(), loss=app.loss(config), loss_weights=weight,
+                          **compile_args)
+        generator.optimizer.build(generator.trainable_variables)
+        return generator
+    multiscale = objective.adversarial == "multiscale"
+    num_scales = objective.num_discriminators if multiscale else 1
+    channels = generator.input_shape[-1] + generator.output_shape[-1]
+    model = ConditionalGAN(
+        generator,
+        discriminators.build_discriminator(
+            objective.adversarial, channels, objective.ndf, objective.discriminator_layers,
+            num_scales),
+        gan_mode=objective.gan_mode, num_scales=num_scales,
+        reconstruction_weight=objective.loss_weight,
+        adversarial_weight=objective.adversarial_weight,
+        feature_matching_weight=objective.feature_matching_weight if multiscale else 0.0,
+        sequential=not multiscale)  # pix2pix's order; pix2pixHD steps both at once
+    model.compile(optimizer(), optimizer(), app.loss(config), **compile_args)
     return model
 
 

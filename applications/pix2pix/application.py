@@ -1,4 +1,5 @@
-"""Image-to-image translation as the paper trains it: ResNet-9, SPL alone."""
+"""Image-to-image translation as the paper trains it (ResNet-9, SPL alone), and against
+the GAN baselines: L1 or SPL with a conditional discriminator (`--adversarial`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from pathlib import Path
 
 import keras
 
-from applications.common import pairs, resnet_generator
+from applications.common import discriminators, pairs, resnet_generator
 from applications.common.application import (Application, Batch, Inference, TrainData,
                                              as_uint8)
+from applications.common.config import ObjectiveConfig, check
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixPredictConfig
 from spl_tf import SPL
 
 
 class Pix2Pix(Application):
-    """`[input | target]` pairs -> the ResNet-9 generator, loss `SPL()(target, output)`."""
+    """`[input | target]` pairs -> the ResNet-9 generator, loss `SPL()(target, output)`
+    (or `--loss=l1`), opt in against a discriminator."""
 
     name = "pix2pix"
     train_config = Pix2PixConfig
@@ -30,10 +33,21 @@ class Pix2Pix(Application):
             num_blocks=model.num_blocks)
 
     def loss(self, config: Pix2PixConfig) -> keras.losses.Loss:
+        if config.objective.loss == "l1":
+            return keras.losses.MeanAbsoluteError()  # pix2pix's L1: the mean over pixels
         return SPL()
+
+    def objective(self, config: Pix2PixConfig) -> ObjectiveConfig:
+        return config.objective
 
     def training_data(self, config: Pix2PixConfig) -> TrainData:
         self.check_sizes({"image_size": config.data.image_size})
+        objective = config.objective
+        if objective.adversarial == "patchgan":
+            smallest = discriminators.min_image_size("patchgan", objective.discriminator_layers)
+            check(config.data.image_size >= smallest, "image_size", config.data.image_size,
+                  f"must be at least {smallest} for the patchgan discriminator of "
+                  f"{objective.discriminator_layers} layers (--discriminator_layers)")
         return pairs.training_data(config.data, config.training, self._format(config),
                                    pairs.default_splits(config.data))
 

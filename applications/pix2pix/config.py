@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (EvaluationConfig, GeneratorConfig, PairData,
-                                        PredictionConfig, RuntimeConfig, TrainingConfig,
-                                        check_choice, option)
+from applications.common.config import (EvaluationConfig, GeneratorConfig, ObjectiveConfig,
+                                        PairData, PredictionConfig, RuntimeConfig,
+                                        TrainingConfig, check_choice, option)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Pix2PixData(PairData):
 class Pix2PixConfig:
     data: Pix2PixData = Pix2PixData()
     model: GeneratorConfig = GeneratorConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
     training: TrainingConfig = TrainingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 

@@ -3,7 +3,9 @@
     python -m applications.pix2pix.train --data_dir=DATA --model_dir=RUN
 
 As the paper: no discriminator, loss `SPL()(target, output)`, Adam 2e-4 with
-beta_1 0.9, learning rate x0.96 per epoch. Rerunning the same command after an
+beta_1 0.9, learning rate x0.96 per epoch; `--adversarial=patchgan|multiscale` trains
+against a conditional discriminator instead (pix2pix: `--loss=l1 --loss_weight=100
+--adversarial=patchgan --beta_1=0.5`). Rerunning the same command after an
 interruption resumes where it stopped; `RUN/` gets `config.json`, `model.keras`,
 `export/` (SavedModel), `checkpoints/`, `logs/` (TensorBoard), `samples/` and
 `training_log.csv`. `--help` lists its flags.

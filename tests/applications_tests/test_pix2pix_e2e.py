@@ -116,6 +116,16 @@ def test_exported_model_takes_any_size(tmp_path):
     (["--data_dir={data}", "--model_dir={tmp}/run", "stray"], r"unexpected arguments \['stray'\]"),
     (["--data_dir={data}", "--model_dir={tmp}/run", "--strategy=mirrored", "--jit_compile=true"],
      r"--jit_compile=true: does not work with --strategy=mirrored"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--image_size=16", "--adversarial=patchgan"],
+     r"--image_size=16: must be at least 24 for the patchgan discriminator of 3 layers"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--loss_weight=-1"],
+     r"--loss_weight=-1.0: must be a finite number >= 0"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--loss_weight=0"],
+     r"--loss_weight=0.0: must be > 0 with --adversarial=none"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--gan_mode=wgan"],
+     r"--gan_mode=wgan: value should be one of <vanilla\|lsgan\|hinge>"),
+    (["--data_dir={data}", "--model_dir={tmp}/run", "--num_discriminators=0"],
+     r"--num_discriminators=0: must be >= 1"),
 ])
 def test_train_cli_errors_are_one_line(tmp_path, args, message):
     data = write_pairs(tmp_path / "data", {"train": 4})
