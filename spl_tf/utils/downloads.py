@@ -23,6 +23,9 @@ proxy's, a local copy, a test server), which is how a user behind a firewall, or
 test, runs the same code. `cache_folder()` is where downloads that belong to no output
 folder (model weights) are kept.
 
+Two processes fetching the same file (two evaluations sharing the weights' cache) take
+turns: the second waits for the first, then finds the file there.
+
 Every failure is one line: `DownloadError` (the server, the connection; a rerun
 resumes), `DigestMismatch` (the file and both digests), `FileError` (the disk).
 """
@@ -40,12 +43,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
 
-from spl_tf.utils import files
+from spl_tf.utils import files, locks
 from spl_tf.utils.errors import FileError, InputError
 from spl_tf.utils.faults import fault_point
 
 CHUNK = 1 << 20
 PART = ".part"
+LOCK = ".lock"
 CACHE_VARIABLE = "SPL_TF_CACHE"
 USER_AGENT = "spl_tf-downloads"  # some servers refuse Python's default agent
 RETRY_AFTER_S = 1.0  # after a dropped connection that brought bytes
@@ -77,29 +81,50 @@ def fetch(url: str, path: Path, *, sha256: str | None = None, size: int | None =
     connection counts as dropped.
     """
     path = Path(path)
-    recorded_in = None if sha256 else digest_file  # where the expected digest comes from
-    expected = (expected_sha256(sha256) if sha256 else
-                _recorded(digest_file, path.name) if digest_file else None)
     if path.exists():
-        if expected:
-            _check(path, sha256_of(path), expected, url, recorded_in)
-        return path
-    part = path.with_name(path.name + PART)
+        return _checked(path, url, sha256, digest_file)
     made: list[Path] = []
     try:
         files.make_folders(path.parent, made)
-        digest = _download(url, part, size, progress, timeout)
-        if expected:
-            _check(part, digest, expected, url, recorded_in, path)
-        elif digest_file:
-            record(digest_file, path.name, digest)
-        os.replace(part, path)
-        files.sync_folder(path.parent)
+        with locks.one_at_a_time(path.with_name(path.name + LOCK),
+                                 f"Waiting for another process fetching {path.name}"):
+            if path.exists():  # the process this one waited for fetched it
+                return _checked(path, url, sha256, digest_file)
+            _fetch(url, path, sha256, size, digest_file, progress, timeout)
     except OSError as error:
         raise FileError(error.filename or path, error) from None
     finally:
         files.remove_empty(made)  # those a failure left empty: a part keeps them
     return path
+
+
+def _checked(path: Path, url: str, sha256: str | None, digest_file: Path | None) -> Path:
+    """`path`, there already, checked against what is known of its digest."""
+    expected = _expected(sha256, digest_file, path.name)
+    if expected:
+        _check(path, sha256_of(path), expected, url, None if sha256 else digest_file)
+    return path
+
+
+def _expected(sha256: str | None, digest_file: Path | None, name: str) -> str | None:
+    """The digest the file must have: the one given, or the one recorded on first use."""
+    return (expected_sha256(sha256) if sha256 else
+            _recorded(digest_file, name) if digest_file else None)
+
+
+def _fetch(url: str, path: Path, sha256: str | None, size: int | None,
+           digest_file: Path | None, progress: bool, timeout: float) -> None:
+    """Download to `path.part`, check it and rename it to `path`."""
+    recorded_in = None if sha256 else digest_file  # where the expected digest comes from
+    expected = _expected(sha256, digest_file, path.name)
+    part = path.with_name(path.name + PART)
+    digest = _download(url, part, size, progress, timeout)
+    if expected:
+        _check(part, digest, expected, url, recorded_in, path)
+    elif digest_file:
+        record(digest_file, path.name, digest)
+    os.replace(part, path)
+    files.sync_folder(path.parent)
 
 
 def mirrored(url: str, mirror: str | None) -> str:

@@ -1,10 +1,12 @@
-"""One writer per output folder: an advisory lock that names its holder."""
+"""One writer per output folder: an advisory lock that names its holder; and one at a time
+for a shared file, where the others wait."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +49,28 @@ def hold(folder: Path, flag: str, what: str) -> Iterator[None]:
                     lock_path.unlink()
     finally:
         files.remove_empty(made)
+
+
+@contextlib.contextmanager
+def one_at_a_time(lock_path: Path, waiting: str) -> Iterator[None]:
+    """Hold `lock_path` for the block, waiting for whoever holds it (`waiting` is printed
+    to stderr while this process waits). The lock file is removed when the block ends, so
+    it leaves no trace; a waiter that then holds a removed file starts again with the
+    file at the path, as `_locked` does.
+    """
+    while True:
+        with lock_path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(waiting, file=sys.stderr, flush=True)
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if _same_file(lock, lock_path):
+                try:
+                    yield
+                finally:
+                    lock_path.unlink(missing_ok=True)  # while held: see above
+                return
 
 
 def _locked(lock_path: Path, flag: str, folder: Path, what: str):

@@ -3,11 +3,13 @@ HTTP server (http_server.py) that answers ranges and can drop a connection midwa
 
 import hashlib
 import os
+import subprocess
+import sys
 
 import pytest
 
 from http_server import serving
-from spl_tf.utils import downloads, faults
+from spl_tf.utils import downloads, faults, locks
 from spl_tf.utils.downloads import DigestMismatch, DownloadError
 from spl_tf.utils.errors import FileError, InputError
 
@@ -177,3 +179,28 @@ def test_a_full_disk_mid_download_is_one_line_and_the_rerun_resumes(server, tmp_
     assert 0 < kept < len(DATA) and not path.exists()
     _fetch(server, path, sha256=DIGEST)
     assert path.read_bytes() == DATA and server.requests[-1].range == f"bytes={kept}-"
+
+
+def test_two_processes_fetching_one_file_take_turns(server, tmp_path):
+    """The second waits for the first (which holds the lock, as if it were downloading),
+    then finds the file there and asks the server for nothing."""
+    path = tmp_path / "dl" / "data.bin"
+    path.parent.mkdir()
+    waiter = [sys.executable, "-c",
+              "import sys; from spl_tf.utils import downloads; "
+              "print(downloads.fetch(sys.argv[1], __import__('pathlib').Path(sys.argv[2]), "
+              "sha256=sys.argv[3], progress=False))",
+              server.url + "data.bin", str(path), DIGEST]
+    with locks.one_at_a_time(path.with_name("data.bin.lock"), "held by the test"):
+        second = subprocess.Popen(waiter, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        assert second.stderr.readline().startswith(
+            "Waiting for another process fetching data.bin")
+        assert second.poll() is None  # waiting, not fetching
+        before = len(server.requests)
+        _fetch(server, path.with_name("first.bin"), sha256=DIGEST)
+        path.with_name("first.bin").rename(path)  # as the first process's fetch ends
+    out, _ = second.communicate(timeout=60)
+    assert second.returncode == 0 and out.strip() == str(path)
+    assert len(server.requests) == before + 1  # the first's only
+    assert sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]  # no lock left
