@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from applications.common.config import (GeneratorConfig, LossConfig, ObjectiveConfig,
-                                        TrainingConfig)
+                                        RuntimeConfig, TrainingConfig)
 from applications.experiments.config import ExperimentSettings
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixData
 from applications.srresnet.config import SRConfig, SRData
@@ -124,7 +124,9 @@ def run_config(settings: ExperimentSettings, entry: Entry, seed: int,
             model=GeneratorConfig(ngf=8, num_blocks=2, batch_stats_at_inference=False),
             objective=ObjectiveConfig(**dict(entry.objective), ndf=8, discriminator_layers=2),
             training=TrainingConfig(batch_size=4, epochs=SMOKE_EPOCHS, learning_rate=1e-3,
-                                    fixed_learning_rate=True, seed=seed, verbose=0))
+                                    fixed_learning_rate=True, seed=seed, verbose=0),
+            # A few hundred small steps: XLA would take longer to compile them than to run.
+            runtime=RuntimeConfig(jit_compile="false"))
     else:
         # The paper's settings (TrainingConfig's defaults): Adam 2e-4, batch 16, 50 epochs.
         config = Pix2PixConfig(data=Pix2PixData(data_dir=where),
