@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from applications.common import plots
-from applications.experiments import progress
 from spl_tf.utils import files, image_io
 
 COLUMNS = {"psnr": ("PSNR (dB) ↑", 2), "ssim": ("SSIM ↑", 4), "lpips": ("LPIPS ↓", 4),
@@ -134,6 +133,8 @@ def grid(columns: dict[str, Path], test_folder: Path, target_folder: str, count:
 def curves(runs: dict[str, list[Path]], labels: dict[str, str], path: Path) -> bool:
     """metrics_vs_steps.png: each paired metric against the training step, a line per
     entry (the mean over its seeds). False (nothing written) without points."""
+    from applications.experiments import progress  # Keras: not for --help
+
     series: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for name, run_dirs in runs.items():
         by_step: dict[tuple[str, int], list[float]] = {}
