@@ -8,9 +8,10 @@ the expression is parsed (`ast`), never executed. The VGG-based losses need
 `weights="imagenet"` (Keras downloads them) or a local weights file.
 
 The two names the trainers had before expressions, `spl` and `l1` (lower case), keep
-their meaning exactly: the paper's `SPL()` (summed over the batch, as the original) and
-pix2pix's L1 (the mean over pixels), so a run made with them resumes unchanged. An
-expression is the weighted sum of its terms per image, averaged over the batch.
+their meaning exactly, the same Keras objects: `spl_tf.SPL()` and pix2pix's L1
+(`keras.losses.MeanAbsoluteError`, the mean over pixels), so a run made with them resumes
+unchanged. An expression is the weighted sum of its terms per image, averaged over the
+batch (so `SPL` gives the values of `spl`).
 
 Parsing needs no TensorFlow (the configs check `--loss` with it before `--help` or any
 import); `keras_loss` builds the Keras loss.
