@@ -178,3 +178,21 @@ def test_bad_settings_are_one_line_before_anything_is_written(tmp_path, flags, e
     assert result.stderr.strip().startswith(expected), result.stderr
     assert "\n" not in result.stderr.strip()
     assert not folder.exists()
+
+
+def test_super_resolution_preset_is_srresnet_runs_scored_on_the_sr_test_sets(tmp_path):
+    for name in ("Set5", "Urban100"):
+        for part in ("LR", "HR"):
+            (tmp_path / "sr" / name / "X4" / part).mkdir(parents=True)
+    settings = ExperimentSettings(experiment_dir=str(tmp_path / "exp"),
+                                  preset="super_resolution", data_dir=str(tmp_path / "div2k"),
+                                  sr_test_dir=str(tmp_path / "sr"), add="SPL + 0.5 * L1")
+    entries = presets.entries(settings)
+    assert [e.name for e in entries] == ["l1", "spl", "SPL_plus_0.5_x_L1"]
+    configs = [presets.run_config(settings, e, 1, tmp_path) for e in entries]
+    assert [c.objective.loss for c in configs] == ["l1", "spl", "SPL + 0.5 * L1"]
+    assert {(c.data.data_dir, c.data.scale, c.training.seed) for c in configs} == {
+        (str(tmp_path / "div2k"), 4, 1)}
+    sets = presets.test_sets(settings, tmp_path)
+    assert [(s.name, Path(s.lr_dir).parent.name) for s in sets] == [("Set5", "X4"),
+                                                                     ("Urban100", "X4")]
