@@ -87,6 +87,7 @@ setup(
             "spl-srresnet-predict = applications.srresnet.predict:entry_point",
             "spl-data = applications.datasets.command:entry_point",
             "spl-eval = applications.evaluation.command:entry_point",
+            "spl-experiment = applications.experiments.command:entry_point",
             "spl-makeup-train = applications.makeup.train:entry_point",
             "spl-makeup-predict = applications.makeup.predict:entry_point",
             "spl-makeup-transfer = applications.makeup.transfer:entry_point",

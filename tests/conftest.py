@@ -61,6 +61,7 @@ LONGEST = (
     "test_application_layer.py",
     "test_run_folder.py",
     "test_pix2pix_e2e.py",
+    "test_experiment.py",
     "test_data_parallel.py",
     "test_fcc_faults.py",
     "test_reliability.py",
@@ -73,7 +74,6 @@ LONGEST = (
     "test_small_disk.py",
     "test_fcc_youtube.py",
     "test_command_help.py",
-    "test_compare_losses.py",
     "test_sr_tiling.py",
     "test_package.py",
 )

@@ -33,6 +33,8 @@ BUILD_TIMEOUT_S = 120
 README_COMMANDS = {
     "make demo": "the Makefile's demo target (tests/test_demo.py runs the same demo.run)",
     "make test": "the Makefile's test target",
+    "spl-experiment --experiment_dir=exp/smoke": "the smoke preset, as tests/applications_tests/"
+    "test_experiment.py runs it (cut to one epoch)",
     "pip install -e .": "the Makefile's install, with the extras (every make target)",
     'pip install -e ".[jax]"': "the Makefile's install, with the extras (every make target)",
 }

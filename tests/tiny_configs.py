@@ -55,3 +55,10 @@ def predict(predict_class: type, data, **prediction) -> object:
 
 __all__ = ["MakeupPredictConfig", "Pix2PixPredictConfig", "SRPredictConfig", "SRTargets",
            "makeup", "pix2pix", "pix2pix_flags", "predict", "srresnet"]
+
+
+def experiment_flags(experiment_dir: Path, *extra: str, epochs: int = 1) -> list[str]:
+    """spl-experiment's smoke preset cut to the bone: `epochs` epochs of the built-in
+    data, scored once during training, two test images in the grid."""
+    return [f"--experiment_dir={experiment_dir}", "--preset=smoke", f"--epochs={epochs}",
+            f"--eval_points={epochs}", "--grid_images=2", *extra]

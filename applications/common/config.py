@@ -22,6 +22,7 @@ from typing import Any
 
 from absl import flags
 
+from applications.common import loss_expressions
 from spl_tf.utils.cli import REQUIRED
 from spl_tf.utils.errors import InputError
 
@@ -153,7 +154,20 @@ class GeneratorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ObjectiveConfig:
+class LossConfig:
+    """The reconstruction loss of the output against the target (SR has it alone)."""
+
+    loss: str = option("spl", "Reconstruction loss of the output against the target: spl "
+                       "(the paper's), l1 (pix2pix's) or an expression of losses such as "
+                       "'SPL + 0.1 * ContextualLoss(weights=\"imagenet\")' (see "
+                       "applications.common.loss_expressions).")
+
+    def __post_init__(self):
+        loss_expressions.check(self.loss)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig(LossConfig):
     """What the generator learns from: a reconstruction loss (the paper: SPL alone) and,
     opt in, a conditional discriminator (see `applications.common.adversarial`).
 
@@ -162,8 +176,6 @@ class ObjectiveConfig:
     A run made before these settings existed has the defaults: SPL alone.
     """
 
-    loss: str = option("spl", "Reconstruction loss of the output against the target: spl "
-                       "(the paper's) or l1 (pix2pix's).", choices=("spl", "l1"))
     loss_weight: float = option(1.0, "Weight of the reconstruction loss (pix2pix: L1 x 100).")
     adversarial: str = option(
         "none", "Train against a conditional discriminator: none (the paper: the "
@@ -184,7 +196,8 @@ class ObjectiveConfig:
                                        "(n_layers_D): 3 sees 70x70-pixel patches.")
 
     def __post_init__(self):
-        for name in ("loss", "adversarial", "gan_mode"):
+        super().__post_init__()
+        for name in ("adversarial", "gan_mode"):
             check_choice(self, name)
         for name in ("loss_weight", "adversarial_weight", "feature_matching_weight"):
             value = getattr(self, name)

@@ -43,6 +43,24 @@ def loss_curves(log_csv: Path, path: Path, loss_name: str = "loss") -> None:
     _save(figure, path)
 
 
+def metric_curves(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path,
+                  xlabel: str = "training step") -> None:
+    """One panel per metric (`series`' keys), one line per label in it, of its
+    `(x, value)` points: spl-experiment's metrics against steps."""
+    figure = Figure(figsize=(4.2 * max(1, len(series)), 3.4), dpi=DPI, layout="constrained")
+    panels = figure.subplots(1, max(1, len(series)), squeeze=False)[0]
+    for axes, (metric, lines) in zip(panels, series.items()):
+        for label, points in lines.items():
+            if points:
+                axes.plot(*zip(*sorted(points)), marker="o", markersize=3, label=label)
+        axes.set_xlabel(xlabel)
+        axes.set_title(metric)
+        axes.grid(alpha=0.3)
+    if series:
+        panels[0].legend(fontsize=7)
+    _save(figure, path)
+
+
 def image_table(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], path: Path,
                 row_labels: Sequence[str] | None = None) -> None:
     """uint8 RGB images in rows, one titled column per `titles`.

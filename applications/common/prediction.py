@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from applications.common import checkpoints, outputs, plots, run_record
+from applications.common import checkpoints, loss_expressions, outputs, plots, run_record
 from applications.common import config as config_lib
 from applications.common.config import EvaluationConfig
 from applications.common.application import (Application, Batch, Inference, Predictor,
@@ -137,6 +137,7 @@ def load_predictor(path: Path) -> Predictor:
     """A `.keras` checkpoint or an exported SavedModel folder, as a function."""
     if path.is_file() and path.suffix == ".keras":
         checkpoints.check_readable(path)
+        loss_expressions.register()  # the loss of a run trained with an expression
         model = keras.models.load_model(path)
         return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
     if path.is_dir() and (path / "saved_model.pb").is_file():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,13 @@ class DivergedError(InputError):
 
 
 def train(app: Application, config: Any, model_dir: Path,
-          overwrite: bool = False) -> keras.Model:
+          overwrite: bool = False, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+          ) -> keras.Model:
     """Train (or resume) `app` with `config` in `model_dir`; returns the model.
+
+    `extra_callbacks` run in `fit` before the one that commits each epoch (its
+    checkpoint), so what they write at an epoch's end is redone by a rerun that redoes
+    the epoch (spl-experiment scores the model so during training).
 
     What a rerun does with what the folder holds is `resume`'s (its module says the
     rules); `overwrite` discards an earlier run there instead. Everything is checked
@@ -52,13 +58,14 @@ def train(app: Application, config: Any, model_dir: Path,
     runtime.connect(config.runtime, config.training.seed)
     if runtime.process_index() == 0:
         with locks.hold(model_dir, "--model_dir", "training run"):
-            return _train(app, config, model_dir, model_dir, overwrite)
+            return _train(app, config, model_dir, model_dir, overwrite, extra_callbacks)
     with tempfile.TemporaryDirectory(prefix="spl_tf_worker_") as scratch:
-        return _train(app, config, model_dir, Path(scratch), overwrite)
+        return _train(app, config, model_dir, Path(scratch), overwrite, extra_callbacks)
 
 
 def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
-           overwrite: bool) -> keras.Model:
+           overwrite: bool, extra_callbacks: Sequence[keras.callbacks.Callback] = ()
+           ) -> keras.Model:
     """Resume from `model_dir`, write to `out_dir` (the same folder, but on workers)."""
     run = resume.RunFolder(model_dir)
     if not overwrite:
@@ -89,7 +96,8 @@ def _train(app: Application, config: Any, model_dir: Path, out_dir: Path,
             initial_epoch=done,
             epochs=config.training.epochs,
             steps_per_epoch=data.steps_per_epoch,
-            callbacks=[callbacks.TensorBoard(str(out_dir / "logs")), epoch_end],
+            callbacks=[callbacks.TensorBoard(str(out_dir / "logs")), *extra_callbacks,
+                       epoch_end],
             shuffle=False,  # the tf.data pipeline shuffles
             verbose=config.training.verbose if writes else 0,
         )

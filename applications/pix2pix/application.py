@@ -8,17 +8,16 @@ from pathlib import Path
 
 import keras
 
-from applications.common import discriminators, pairs, resnet_generator
+from applications.common import discriminators, loss_expressions, pairs, resnet_generator
 from applications.common.application import (Application, Batch, Inference, TrainData,
                                              as_uint8)
 from applications.common.config import ObjectiveConfig, check
 from applications.pix2pix.config import Pix2PixConfig, Pix2PixPredictConfig
-from spl_tf import SPL
 
 
 class Pix2Pix(Application):
     """`[input | target]` pairs -> the ResNet-9 generator, loss `SPL()(target, output)`
-    (or `--loss=l1`), opt in against a discriminator."""
+    (or `--loss=l1`, or an expression of losses), opt in against a discriminator."""
 
     name = "pix2pix"
     train_config = Pix2PixConfig
@@ -33,9 +32,7 @@ class Pix2Pix(Application):
             num_blocks=model.num_blocks)
 
     def loss(self, config: Pix2PixConfig) -> keras.losses.Loss:
-        if config.objective.loss == "l1":
-            return keras.losses.MeanAbsoluteError()  # pix2pix's L1: the mean over pixels
-        return SPL()
+        return loss_expressions.keras_loss(config.objective.loss)
 
     def objective(self, config: Pix2PixConfig) -> ObjectiveConfig:
         return config.objective

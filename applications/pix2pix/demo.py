@@ -42,9 +42,11 @@ def sketch(rgb: np.ndarray) -> np.ndarray:
     return np.repeat((255 - edges)[..., None], 3, axis=2)
 
 
-def build_pairs(data_dir: Path, seed: int = 0) -> None:
-    """Write `[grey | colour]` crops into train/, val/ and test/."""
+def build_pairs(data_dir: Path, seed: int = 0, crops: dict[str, int] | None = None) -> None:
+    """Write `[grey | colour]` crops into train/, val/ and test/, `crops` (default
+    `CROPS_PER_PHOTO`) of each photo for each split."""
     rng = np.random.default_rng(seed)
+    crops = CROPS_PER_PHOTO if crops is None else crops
     for name in PHOTOS:
         photo = getattr(skimage.data, name)()[..., :3]
         # Half size: a 64-pixel crop then holds recognisable content.
@@ -53,7 +55,7 @@ def build_pairs(data_dir: Path, seed: int = 0) -> None:
         pair = np.concatenate([sketch(photo), photo], axis=2)
         split_x = int(photo.shape[1] * TRAIN_FRACTION)
         regions = {"train": pair[:, :split_x], "val": pair[:, split_x:], "test": pair[:, split_x:]}
-        for split, count in CROPS_PER_PHOTO.items():
+        for split, count in crops.items():
             region = regions[split]
             for i in range(count):
                 y = rng.integers(0, region.shape[0] - CROP + 1)

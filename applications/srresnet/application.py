@@ -13,7 +13,7 @@ from applications.common.application import (Application, Batch, Inference, Pred
 from applications.srresnet import data, tiling
 from applications.srresnet.config import DEFAULT_TILE_SIZE, SRConfig, SRPredictConfig
 from applications.srresnet.model import build_srresnet
-from spl_tf import SPL
+from applications.common import loss_expressions
 from spl_tf.utils import image_io
 
 # LR pixels one bicubic output pixel reads on each side of its own (Keys' kernel
@@ -22,7 +22,8 @@ BICUBIC_REACH = 2
 
 
 class SuperResolution(Application):
-    """LR crops -> SRResNet -> HR crops, loss `SPL()(hr, output)`; scored on Y as SR papers."""
+    """LR crops -> SRResNet -> HR crops, loss `SPL()(hr, output)` (or `--loss`); scored on Y
+    as SR papers."""
 
     name = "srresnet"
     train_config = SRConfig
@@ -34,7 +35,7 @@ class SuperResolution(Application):
         return build_srresnet(config.data.scale, config.model.num_blocks, config.model.filters)
 
     def loss(self, config: SRConfig) -> keras.losses.Loss:
-        return SPL()
+        return loss_expressions.keras_loss(config.objective.loss)
 
     def training_data(self, config: SRConfig) -> TrainData:
         return data.training_data(config.data, config.training)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from applications.common.config import (EvaluationConfig, PredictionConfig, RuntimeConfig,
+from applications.common.config import (EvaluationConfig, LossConfig, PredictionConfig,
+                                        RuntimeConfig,
                                         TrainingConfig, absolute_paths, check, check_choice,
                                         option)
 
@@ -62,6 +63,8 @@ class SRResNetConfig:
 class SRConfig:
     data: SRData = SRData()
     model: SRResNetConfig = SRResNetConfig()
+    # A run made before --loss existed has no objective section: SPL, as it was trained.
+    objective: LossConfig = LossConfig()
     training: TrainingConfig = TrainingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
