@@ -200,7 +200,7 @@ def image_features(images, value_range: Sequence[float] = DEFAULT_RANGE,
     The network is built once per `weights` named by text ("pt_inception", a path) and
     kept for later calls; a dict of arrays builds it anew.
     """
-    network = _network(weights)
+    network = inception_network(weights)
     batch_size = check_positive_int(batch_size, "batch_size")
     images = _image_batch(images, "images")
     return np.concatenate([network(images[i:i + batch_size], value_range)
@@ -251,20 +251,37 @@ def folder_feature_batches(folder: str | os.PathLike, weights="pt_inception",
 
     `weights`: as `fid`'s, or an `InceptionFeatures` built already."""
     files = folder_images(folder)
+    return feature_batches((_read_rgb(path) for path in files), weights, batch_size)
+
+
+def feature_batches(images: Iterable[np.ndarray], weights="pt_inception",
+                    batch_size: int = 50) -> Iterator[np.ndarray]:
+    """The pool features of uint8 (H, W, 3) RGB images, `batch_size` images at a time,
+    as `folder_feature_batches` takes a folder's: sizes may differ, and `images` may be
+    a generator (only one batch of them is in memory)."""
     batch_size = check_positive_int(batch_size, "batch_size")
-    network = _network(weights)
-    for start in range(0, len(files), batch_size):
-        images = [_read_rgb(path) for path in files[start:start + batch_size]]
-        # Same-size images go through together; a batch of mixed sizes, size by size.
-        by_size: dict[tuple, list[int]] = {}
-        for i, image in enumerate(images):
-            by_size.setdefault(image.shape, []).append(i)
-        features: list = [None] * len(images)
-        for indices in by_size.values():
-            batch = network(np.stack([images[i] for i in indices]), (0, 255))
-            for i, vector in zip(indices, batch):
-                features[i] = vector
-        yield np.stack(features)
+    network = inception_network(weights)
+    batch: list[np.ndarray] = []
+    for image in images:
+        batch.append(np.asarray(image))
+        if len(batch) == batch_size:
+            yield _mixed_size_features(network, batch)
+            batch = []
+    if batch:
+        yield _mixed_size_features(network, batch)
+
+
+def _mixed_size_features(network: InceptionFeatures, images: list[np.ndarray]) -> np.ndarray:
+    """The features of uint8 images of any sizes: same-size ones go through together."""
+    by_size: dict[tuple, list[int]] = {}
+    for i, image in enumerate(images):
+        by_size.setdefault(image.shape, []).append(i)
+    features: list = [None] * len(images)
+    for indices in by_size.values():
+        batch = network(np.stack([images[i] for i in indices]), (0, 255))
+        for i, vector in zip(indices, batch):
+            features[i] = vector
+    return np.stack(features)
 
 
 def fid_from_folders(folder_a: str | os.PathLike, folder_b: str | os.PathLike,
@@ -304,9 +321,10 @@ def kid_from_folders(folder_a: str | os.PathLike, folder_b: str | os.PathLike,
 _NETWORKS: dict = {}
 
 
-def _network(weights) -> InceptionFeatures:
-    """The feature network for `weights`, kept when they are named by text (built once);
-    an `InceptionFeatures` is taken as it is (a command builds its network up front)."""
+def inception_network(weights) -> InceptionFeatures:
+    """The feature network for `weights`, kept when they are named by text (built once
+    a process: every `Metrics` of a command, and every call here, share it, and the
+    functions Keras traces for it); an `InceptionFeatures` is taken as it is."""
     if isinstance(weights, InceptionFeatures):
         return weights
     if isinstance(weights, Mapping) or weights is None:

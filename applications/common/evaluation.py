@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,19 @@ def _given(path: str, flag: str) -> str:
     return path
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureSet:
+    """What FID and KID take of a set of images: the running statistics of its Inception
+    features, and the features (kept only where KID is asked for)."""
+
+    statistics: fid.FeatureStatistics
+    features: np.ndarray | None = None
+
+
 class Metrics:
     """The metrics `settings` asks for, their networks built: `score` pairs of images,
-    `of_folders` two folders as sets, `report` what they gave.
+    `of_folders` two folders as sets (`of_feature_sets` two sets held in memory, from
+    their `set_features`), `report` what they gave.
 
     Args:
         settings: which metrics, and their weights (see `EvaluationConfig`).
@@ -110,7 +120,7 @@ class Metrics:
                 self._lpips = lpips.LPIPSDistance(settings.lpips_net, self.weights.lpips)
         if self.weights.inception:
             with _named("--inception_weights"):
-                self._inception = fid.InceptionFeatures(self.weights.inception)
+                self._inception = fid.inception_network(self.weights.inception)
 
     @property
     def of_sets(self) -> tuple[str, ...]:
@@ -152,25 +162,46 @@ class Metrics:
             return {}
         folders = {"predictions": Path(predictions), "targets": Path(targets)}
         counts = {what: len(fid.folder_images(folder)) for what, folder in folders.items()}
+        check_kid_sizes(self.settings, counts)  # before the first image is read
+        return self.of_feature_sets(*[
+            self.feature_set(fid.folder_feature_batches(folder, self._inception,
+                                                        self.batch_size))
+            for folder in folders.values()])
+
+    def set_features(self, images: Iterable[np.ndarray]) -> FeatureSet:
+        """What FID and KID (those asked) need of a set of uint8 (H, W, 3) images held in
+        memory (sizes may differ), for `of_feature_sets`."""
+        return self.feature_set(fid.feature_batches(images, self._inception, self.batch_size))
+
+    def feature_set(self, batches: Iterable[np.ndarray]) -> FeatureSet:
+        """The running statistics of a set's Inception features (batch by batch), and the
+        features themselves where KID is asked for."""
+        running, kept = fid.FeatureStatistics(), []
+        for batch in batches:
+            running.update(batch)
+            if "kid" in self.names:
+                kept.append(batch)
+        return FeatureSet(running, np.concatenate(kept) if kept else None)
+
+    def of_feature_sets(self, predictions: FeatureSet, targets: FeatureSet
+                        ) -> dict[str, dict[str, Any]]:
+        """FID and KID (those asked) of two sets of images, from their features
+        (`set_features`, `feature_set`): `{metric: {"value", ...}}`."""
+        if not self.of_sets:
+            return {}
+        counts = {"predictions": predictions.statistics.count,
+                  "targets": targets.statistics.count}
         check_kid_sizes(self.settings, counts)
-        statistics, features = [], []
-        for folder in folders.values():
-            running, kept = fid.FeatureStatistics(), []
-            for batch in fid.folder_feature_batches(folder, self._inception, self.batch_size):
-                running.update(batch)
-                if "kid" in self.names:
-                    kept.append(batch)
-            statistics.append(running)
-            features.append(np.concatenate(kept) if kept else None)
         result = {}
         common = {"images": counts, "weights": self.weights.inception}
         if "fid" in self.names:
-            a, b = statistics
+            a, b = predictions.statistics, targets.statistics
             result["fid"] = {"value": fid.frechet_distance(a.mean, a.covariance, b.mean,
                                                            b.covariance), **common}
         if "kid" in self.names:
             size, subsets = self.settings.kid_subset_size, self.settings.kid_subsets
-            mean, std = fid.kid_from_features(*features, subset_size=size, subsets=subsets)
+            mean, std = fid.kid_from_features(predictions.features, targets.features,
+                                              subset_size=size, subsets=subsets)
             result["kid"] = {"value": mean, "std": std, **common, "subset_size": size,
                              "subsets": subsets}
         return result

@@ -244,18 +244,19 @@ def _kid_for(evaluation: Any, images: int) -> Any:
 def _scorer(app: Any, what: ExperimentSettings, run_config: Any, run_dir: Path,
             test_set: presets.TestSet, evaluation: Any) -> Any:
     """The callback scoring the run on the first test set at `--eval_points` epochs,
-    with the paired metrics that are available."""
-    from applications.common.evaluation import PAIRED, Metrics
+    with the metrics asked for that are available (`evaluation`: those; PSNR at least)."""
+    from applications.common.evaluation import OF_SETS, PAIRED, Metrics
     from applications.experiments import progress
 
     paired = [m for m in evaluation.names if m in PAIRED] or ["psnr"]
-    scoring_settings = dataclasses.replace(evaluation, metrics=",".join(paired))
+    of_sets = [m for m in evaluation.names if m in OF_SETS]
+    scoring_settings = dataclasses.replace(evaluation, metrics=",".join(paired + of_sets))
     predict_config = _predict_config(what, run_config, run_dir, test_set, scoring_settings)
     return progress.ScoreDuringTraining(
         run_dir, progress.epochs_to_score(run_config.training.epochs, what.eval_points),
         list(app.prediction_batches(predict_config)),
         lambda predict: app.inference(predict_config, predict),
-        Metrics(scoring_settings, app.scoring(predict_config)))
+        Metrics(predict_config.evaluation, app.scoring(predict_config)))
 
 
 def _evaluate(app: Any, what: ExperimentSettings, run_config: Any, run_dir: Path,

@@ -2,7 +2,9 @@
 
 Checkpoint retention keeps only the newest epochs, so nothing can be scored after the
 fact: `ScoreDuringTraining` scores the model at chosen epochs while it trains, with the
-paired metrics (PSNR, SSIM and, where its weights are there, LPIPS), and rewrites
+paired metrics (PSNR, SSIM and, where its weights are there, LPIPS) and, where
+Inception's weights are there, FID and KID of the outputs against the targets as sets
+(the targets' features taken once, at the first point a process scores), and rewrites
 `RUN/scores_during_training.json` whole (atomically) after each. It runs before the
 epoch's checkpoint commits it: a kill in between costs that epoch, whose rerun drops
 the point and scores it again, so a resumed run keeps its earlier points, once each.
@@ -19,7 +21,7 @@ import keras
 import numpy as np
 
 from applications.common.application import Batch, Inference, as_uint8
-from applications.common.evaluation import Metrics, mean_scores
+from applications.common.evaluation import FeatureSet, Metrics, mean_scores
 from spl_tf.utils import files
 
 SCORES_FILE = "scores_during_training.json"
@@ -50,7 +52,7 @@ class ScoreDuringTraining(keras.callbacks.Callback):
         batches: the test images, (inputs, targets, names) numpy batches.
         inference: `inference(predict)` -> batch inputs to uint8 outputs, as the
             application's prediction runs the model (`Application.inference`).
-        metrics: the paired metrics to take.
+        metrics: the metrics to take: paired ones, and FID and KID (`Metrics.of_sets`).
     """
 
     def __init__(self, run_dir: Path, epochs: Collection[int], batches: Sequence[Batch],
@@ -61,6 +63,7 @@ class ScoreDuringTraining(keras.callbacks.Callback):
         self.epochs, self.batches = set(epochs), list(batches)
         self.inference, self.metrics = inference, metrics
         self._points: list[dict[str, Any]] | None = None
+        self._target_features: FeatureSet | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._points is None:  # the first epoch of this process: what went before stays
@@ -72,9 +75,18 @@ class ScoreDuringTraining(keras.callbacks.Callback):
             return
         predict = self.inference(
             lambda x: keras.ops.convert_to_numpy(self.model(x, training=False)))
-        scores = []
+        scores, outputs = [], []
         for inputs, targets, names in self.batches:
-            scores += self.metrics.score(as_uint8(targets), predict(inputs), names)
+            batch = predict(inputs)
+            scores += self.metrics.score(as_uint8(targets), batch, names)
+            outputs += list(batch)
         point = {"epoch": done, "step": done * self.params["steps"], **mean_scores(scores)}
+        if self.metrics.of_sets:
+            if self._target_features is None:
+                self._target_features = self.metrics.set_features(
+                    image for _, targets, _ in self.batches for image in as_uint8(targets))
+            of_sets = self.metrics.of_feature_sets(self.metrics.set_features(outputs),
+                                                   self._target_features)
+            point.update({name: result["value"] for name, result in of_sets.items()})
         self._points = [p for p in self._points or [] if p["epoch"] < done] + [point]
         files.write_bytes(self.path, json.dumps({"points": self._points}, indent=2).encode())

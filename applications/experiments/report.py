@@ -131,8 +131,9 @@ def grid(columns: dict[str, Path], test_folder: Path, target_folder: str, count:
 
 
 def curves(runs: dict[str, list[Path]], labels: dict[str, str], path: Path) -> bool:
-    """metrics_vs_steps.png: each paired metric against the training step, a line per
-    entry (the mean over its seeds). False (nothing written) without points."""
+    """metrics_vs_steps.png: each metric the runs recorded during training (PSNR, SSIM,
+    LPIPS, FID, KID: those with weights) against the training step, a line per entry
+    (the mean over its seeds). False (nothing written) without points."""
     from applications.experiments import progress  # Keras: not for --help
 
     series: dict[str, dict[str, list[tuple[float, float]]]] = {}
@@ -140,7 +141,7 @@ def curves(runs: dict[str, list[Path]], labels: dict[str, str], path: Path) -> b
         by_step: dict[tuple[str, int], list[float]] = {}
         for run_dir in run_dirs:
             for point in progress.read_points(run_dir):
-                for metric in ("psnr", "ssim", "lpips"):
+                for metric in COLUMNS:
                     if metric in point:
                         by_step.setdefault((metric, point["step"]), []).append(point[metric])
         for (metric, step), values in by_step.items():

@@ -73,7 +73,9 @@ def test_smoke_preset_end_to_end(tmp_path, monkeypatch, seeded_weights):
         run = folder / "runs" / f"{name}-seed0"
         assert json.loads((run / "config.json").read_text())["application"] == "pix2pix"
         points = progress.read_points(run)
-        assert [p["epoch"] for p in points] == [1] and {"psnr", "ssim", "lpips"} <= set(points[0])
+        assert [p["epoch"] for p in points] == [1]
+        assert {"psnr", "ssim", "lpips", "fid", "kid"} <= set(points[0])
+        assert all(np.isfinite(points[0][m]) for m in ("psnr", "ssim", "lpips", "fid", "kid"))
         evaluation = json.loads((run / report.EVALUATION_FILE).read_text())["sets"]["test"]
         assert evaluation["images"] == 6 and set(evaluation) >= {"fid", "kid", "lpips"}
     import cv2
@@ -113,7 +115,10 @@ def test_killed_experiment_resumes_without_training_finished_runs_again(tmp_path
     assert "l1-seed0: finished before, skipped" in result.stdout
     assert "spl-seed0: training" in result.stdout
     assert _finished_mtime(first) == finished
-    assert [p["epoch"] for p in progress.read_points(second)] == [1, 2]
+    points = progress.read_points(second)
+    assert [p["epoch"] for p in points] == [1, 2]
+    assert all({"psnr", "ssim"} <= set(p) and not {"lpips", "fid", "kid"} & set(p)
+               for p in points)  # the learned metrics need their weights
     log = (second / "training_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
     warnings = [line for line in result.stderr.splitlines() if "weights not available" in line]

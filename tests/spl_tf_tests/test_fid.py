@@ -147,7 +147,7 @@ def test_fid_of_folders_is_the_distance_of_their_statistics(tmp_path, monkeypatc
             assert value_range == (0, 255)
             return small(images)
 
-    monkeypatch.setattr(fid_module, "_network", lambda weights: Features())
+    monkeypatch.setattr(fid_module, "inception_network", lambda weights: Features())
     rng = np.random.RandomState(5)
     sets = {"a": rng.randint(0, 256, (7, 2, 2, 3), np.uint8),
             "b": rng.randint(0, 256, (5, 2, 2, 3), np.uint8)}
@@ -171,7 +171,7 @@ def test_folder_statistics_use_memory_flat_in_the_number_of_images(tmp_path, mon
         def __call__(self, images, value_range):
             return np.full((len(images), 2048), images.mean(), np.float32)
 
-    monkeypatch.setattr(fid_module, "_network", lambda weights: Features())
+    monkeypatch.setattr(fid_module, "inception_network", lambda weights: Features())
     image = np.zeros((16, 16, 3), np.uint8)
     peaks = {}
     for count in (40, 200):
