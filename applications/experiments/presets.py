@@ -65,6 +65,8 @@ APPLICATION = {"smoke": "pix2pix", "translation": "pix2pix", "super_resolution":
 SMOKE_CROPS = {"train": 16, "val": 1, "test": 4}
 SMOKE_IMAGE_SIZE = 32
 SMOKE_EPOCHS = 10
+# Adam's beta_1 of the entries with a discriminator (pix2pix and pix2pixHD: Adam(2e-4, 0.5)).
+GAN_BETA_1 = 0.5
 
 
 def entries(settings: ExperimentSettings) -> list[Entry]:
@@ -96,6 +98,12 @@ def slug(expression: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", words).strip("_")[:80] or "loss"
 
 
+def _beta_1(entry: Entry) -> float:
+    """Adam's beta_1 for both networks of an entry: pix2pix's and pix2pixHD's 0.5 with a
+    discriminator, else TrainingConfig's 0.9 (the paper's SPL runs)."""
+    return GAN_BETA_1 if entry.discriminator != "none" else TrainingConfig().beta_1
+
+
 def data_dir(settings: ExperimentSettings, experiment_dir: Path) -> Path:
     """Where the training data is (smoke: built in the experiment's folder)."""
     if settings.preset == "smoke":
@@ -124,14 +132,17 @@ def run_config(settings: ExperimentSettings, entry: Entry, seed: int,
             model=GeneratorConfig(ngf=8, num_blocks=2, batch_stats_at_inference=False),
             objective=ObjectiveConfig(**dict(entry.objective), ndf=8, discriminator_layers=2),
             training=TrainingConfig(batch_size=4, epochs=SMOKE_EPOCHS, learning_rate=1e-3,
-                                    fixed_learning_rate=True, seed=seed, verbose=0),
+                                    beta_1=_beta_1(entry), fixed_learning_rate=True,
+                                    seed=seed, verbose=0),
             # A few hundred small steps: XLA would take longer to compile them than to run.
             runtime=RuntimeConfig(jit_compile="false"))
     else:
-        # The paper's settings (TrainingConfig's defaults): Adam 2e-4, batch 16, 50 epochs.
+        # The paper's settings (TrainingConfig's defaults): Adam 2e-4, batch 16, 50 epochs
+        # (Adam's beta_1: `_beta_1`).
         config = Pix2PixConfig(data=Pix2PixData(data_dir=where),
                                objective=ObjectiveConfig(**dict(entry.objective)),
-                               training=TrainingConfig(seed=seed, verbose=2))
+                               training=TrainingConfig(beta_1=_beta_1(entry), seed=seed,
+                                                       verbose=2))
     if settings.epochs:
         config = dataclasses.replace(
             config, training=dataclasses.replace(config.training, epochs=settings.epochs))

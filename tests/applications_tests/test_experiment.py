@@ -143,7 +143,15 @@ def test_killed_experiment_resumes_without_training_finished_runs_again(tmp_path
 
 def test_entries_share_initial_weights_and_batches(tmp_path):
     """Every entry of a seed starts as the trainer starts it: the same generator weights
-    and the same first batches, whatever its loss or discriminator; another seed not."""
+    and the same first batches, whatever its loss or discriminator; another seed not.
+    What differs is the objective, and Adam's beta_1 of the entries with a discriminator
+    (0.5, as pix2pix and pix2pixHD train; 0.9, the paper's, for the others)."""
+    for preset in ("smoke", "translation"):
+        settings = ExperimentSettings(experiment_dir=str(tmp_path), preset=preset,
+                                      data_dir=str(tmp_path / "data"))
+        assert {entry.name: presets.run_config(settings, entry, 0, tmp_path).training.beta_1
+                for entry in presets.entries(settings)} == {
+            "l1": 0.9, "l1_cgan": 0.5, "spl": 0.9, "spl_cgan": 0.5, "spl_multiscale_fm": 0.5}
     settings = ExperimentSettings(experiment_dir=str(tmp_path), preset="smoke", seeds=2)
     presets.prepare_data(settings, tmp_path)
     app = Pix2Pix()
