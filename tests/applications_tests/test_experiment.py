@@ -6,6 +6,7 @@ files, given by path); without them the published ones are asked of a closed por
 (tests/conftest.py), as on a machine offline.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,12 +20,16 @@ import pytest
 
 import tiny_configs
 from applications.common import runtime, training
+from applications.common.config import RuntimeConfig
 from applications.experiments import command, presets, progress, report
 from applications.experiments.config import ExperimentSettings
 from applications.pix2pix.application import Pix2Pix
+from applications.srresnet.config import SRResNetConfig
 from command_utils import run_in_process
+from div2k_data import downscale, hr_photo, write_div2k
 from golden_metrics import seeded
 from spl_tf import fid
+from spl_tf.utils import image_io
 from torch_files import write_state_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -209,3 +214,50 @@ def test_super_resolution_preset_is_srresnet_runs_scored_on_the_sr_test_sets(tmp
     sets = presets.test_sets(settings, tmp_path)
     assert [(s.name, Path(s.lr_dir).parent.name) for s in sets] == [("Set5", "X4"),
                                                                      ("Urban100", "X4")]
+
+
+def test_super_resolution_preset_end_to_end(tmp_path, monkeypatch):
+    """The super_resolution preset on a tiny DIV2K folder and two tiny SR test sets, its
+    SRResNet cut small (the preset's configs, less the model's, the crops' and the
+    batches' sizes), without the learned metrics' weights."""
+    data = write_div2k(tmp_path / "div2k", scale=4, degradation="unknown")
+    sets = {"Set5": ("astronaut", "coffee"), "Urban100": ("rocket",)}
+    for name, photos in sets.items():
+        for part in ("LR", "HR"):
+            (tmp_path / "sr" / name / "X4" / part).mkdir(parents=True)
+        for photo in photos:  # as spl-data lays them out: NAMEx4.png beside HR's NAME.png
+            hr = hr_photo(photo, (64, 48))
+            image_io.write_rgb(tmp_path / "sr" / name / "X4" / "HR" / f"{photo}.png", hr)
+            image_io.write_rgb(tmp_path / "sr" / name / "X4" / "LR" / f"{photo}x4.png",
+                                       downscale(hr, 4))
+    preset_config = presets.run_config
+
+    def tiny(*args):
+        config = preset_config(*args)
+        return dataclasses.replace(
+            config, data=dataclasses.replace(config.data, lr_crop_size=8, val_images=1),
+            model=SRResNetConfig(num_blocks=1, filters=8),
+            training=dataclasses.replace(config.training, batch_size=2, verbose=0),
+            runtime=RuntimeConfig(jit_compile="false"))
+
+    monkeypatch.setattr(presets, "run_config", tiny)
+    folder = tmp_path / "exp"
+    result = run_in_process(COMMAND, f"--experiment_dir={folder}", "--preset=super_resolution",
+                            f"--data_dir={data}", f"--sr_test_dir={tmp_path / 'sr'}",
+                            "--epochs=1", "--eval_points=1", "--grid_images=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("experiment.json", *command.RESULTS):
+        assert (folder / name).is_file(), name
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in (folder / "results.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert [(row[0], row[3]) for row in rows] == [
+        ("`l1`", "Set5"), ("`l1`", "Urban100"), ("`spl`", "Set5"), ("`spl`", "Urban100")]
+    csv_rows = [line.split(",") for line in (folder / "results.csv").read_text().splitlines()]
+    assert [row[0] for row in csv_rows[1:]] == ["l1", "l1", "spl", "spl"]
+    psnr, ssim = csv_rows[0].index("psnr_mean"), csv_rows[0].index("ssim_mean")
+    for row in csv_rows[1:]:
+        assert 5 < float(row[psnr]) < 100 and 0 < float(row[ssim]) <= 1, row
+    for entry in ("l1", "spl"):
+        points = progress.read_points(folder / "runs" / f"{entry}-seed0")
+        assert [p["epoch"] for p in points] == [1] and {"psnr", "ssim"} <= set(points[0])
