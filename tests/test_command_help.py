@@ -161,3 +161,30 @@ def test_a_command_that_imports_tensorflow_prints_none_of_its_start_up_lines(tmp
     assert "imported tensorflow: True" in result.stdout
     assert result.stderr.splitlines() == [
         "error: --data_dir is required (the folder of pair images)"], result.stderr
+
+
+def test_tensorflows_info_lines_are_held_back_within_the_block_not_its_warnings(caplog):
+    """As a SavedModel export logs them: through TensorFlow's logger and absl's."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    from spl_tf.utils import cli
+
+    def log_each(text: str) -> None:
+        for logger in (logging.getLogger("tensorflow"), absl_logging.get_absl_logger()):
+            logger.info(f"{text} info")
+            logger.warning(f"{text} warning")
+
+    caplog.set_level(logging.INFO)
+    with cli.quiet_tensorflow_info():
+        log_each("within")
+    log_each("after")
+    assert [r.getMessage() for r in caplog.records] == [
+        "within warning", "within warning", "after info", "after warning", "after info",
+        "after warning"]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)  # --verbosity=1: everything, as asked
+    with cli.quiet_tensorflow_info():
+        log_each("debug")
+    assert len(caplog.records) == 4

@@ -23,7 +23,7 @@ from applications.common import callbacks, discriminators, resume, run_record, r
 from applications.common.adversarial import ConditionalGAN
 from applications.common.application import Application
 from applications.common.checkpoints import Checkpoints, save_model
-from spl_tf.utils import locks
+from spl_tf.utils import cli, locks
 from spl_tf.utils.errors import FileError, InputError
 from spl_tf.utils.faults import fault_point
 
@@ -201,7 +201,8 @@ def export(model: keras.Model, path: Path, size_multiple: int = 1) -> None:
             "with_gradient": False,
         }
     try:
-        model.export(str(tmp), format="tf_saved_model", verbose=False, **options)
+        with cli.quiet_tensorflow_info():
+            model.export(str(tmp), format="tf_saved_model", verbose=False, **options)
         _sync_tree(tmp)
         fault_point(f"write:{path.name}")
     except Exception as error:

@@ -16,15 +16,18 @@ are left to `--helpfull`. Commands import TensorFlow in their `main`, through
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import logging
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from spl_tf.utils.errors import InputError, file_error
 
@@ -81,6 +84,33 @@ def import_quietly(module: str) -> None:
             captured.seek(0)
             lines = captured.read().decode(errors="replace").splitlines(keepends=True)
             sys.stderr.write("".join(line for line in lines if not _INFO_LINE.match(line)))
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_info() -> Iterator[None]:
+    """The info lines TensorFlow logs within the block held back (a SavedModel's
+    "Assets written to ...", "Writing fingerprint to ...", through its own logger and
+    absl's, which absl's `app.run` shows from INFO up); warnings and errors still show,
+    and `--verbosity=1` (debug) shows everything, as it asks. For blocks that are
+    TensorFlow's alone: this program's absl info lines are held back there too.
+
+    A filter on the two loggers, not their levels: absl sets its logger's level again
+    whenever the flags are set, as TensorFlow's saving does."""
+    if logging.getLogger().getEffectiveLevel() < logging.INFO:  # debug asked for
+        yield
+        return
+    loggers = (logging.getLogger("tensorflow"), absl_logging.get_absl_logger())
+    for logger in loggers:
+        logger.addFilter(_warnings_and_errors)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_warnings_and_errors)
+
+
+def _warnings_and_errors(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def help_text(doc: str, flag_values: flags.FlagValues, names: Iterable[str]) -> str:
