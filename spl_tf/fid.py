@@ -197,8 +197,8 @@ def image_features(images, value_range: Sequence[float] = DEFAULT_RANGE,
     """The pool features of an (N, H, W, 3) array (or a sequence of same-size images),
     computed `batch_size` at a time: (N, 2048) float32.
 
-    The network is built once per `weights` named by text ("pt_inception", a path) and
-    kept for later calls; a dict of arrays builds it anew.
+    The network of `weights` named by text ("pt_inception", a path) is kept for later
+    calls (the last one named: see `inception_network`); a dict of arrays builds it anew.
     """
     network = inception_network(weights)
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -318,19 +318,21 @@ def kid_from_folders(folder_a: str | os.PathLike, folder_b: str | os.PathLike,
 # ---------------------------------------------------------------- helpers
 
 
-_NETWORKS: dict = {}
+_NETWORKS: dict = {}  # the last network named by text: one Inception in memory at most
 
 
 def inception_network(weights) -> InceptionFeatures:
-    """The feature network for `weights`, kept when they are named by text (built once
-    a process: every `Metrics` of a command, and every call here, share it, and the
-    functions Keras traces for it); an `InceptionFeatures` is taken as it is."""
+    """The feature network for `weights`, kept when they are named by text: every
+    `Metrics` of a command and every call here share it (and the functions Keras traces
+    for it) until other weights are named, which replace it. An `InceptionFeatures` is
+    taken as it is; a dict of arrays builds one anew."""
     if isinstance(weights, InceptionFeatures):
         return weights
     if isinstance(weights, Mapping) or weights is None:
         return InceptionFeatures(weights)
     key = os.fspath(weights)
     if key not in _NETWORKS:
+        _NETWORKS.clear()
         _NETWORKS[key] = InceptionFeatures(weights)
     return _NETWORKS[key]
 
