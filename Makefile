@@ -56,10 +56,16 @@ test-quick: $(STAMP)
 	  $(addprefix tests/spl_tf_tests/,test_golden.py test_losses.py test_validation.py \
 	    test_metrics.py test_near_grey.py)
 
-# The tests marked slow (about 3 minutes on 2 cores): the full `make demo` against the
-# README's figures, and the golden values on JAX under XLA's default settings.
+# The tests marked slow (about 10 minutes on 2 cores), the long end-to-end, memory and
+# benchmark runs that would take `make test` past 20 minutes: the full `make demo` against
+# the README's figures and its short run, the golden values on JAX under XLA's default
+# settings, the chain of kills of a training run, data parallel across processes, the
+# mirrored strategy with bfloat16 (pix2pix, adversarial), the notebook on CPU and a
+# simulated TPU, predict's and FID's peak memory, the GAN benchmark's smoke run.
+# --no-loadscope-reorder: in the order of tests/conftest.py, longest first.
 test-slow: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile -m slow tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
+	  -m slow tests
 
 # The oldest allowed versions, then spl_tf on Keras + JAX with no TensorFlow installed.
 # (TensorFlow 2.16 has wheels up to Python 3.12: give PYTHON=python3.12 on a newer system.)

@@ -306,6 +306,7 @@ def _check_tpu(nb, error, work, tmp, leftover):
     assert "backend: jax" in text and "JAX devices: 2 x cpu" in text  # the kernel's model
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_notebook_on_cpu_tensorflow_and_on_simulated_tpu(runs):
     # One test for both cases, so that pytest-xdist runs the two notebooks once, side by side.
     failed = {case: run[1] for case, run in runs.items() if run[1] is not None}

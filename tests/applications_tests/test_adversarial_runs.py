@@ -138,6 +138,7 @@ print("dtypes", model.discriminator.layers[2].compute_dtype, model.discriminator
 """
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_mirrored_strategy_and_bfloat16(tmp_path):
     data = write_pairs(tmp_path / "data", {"train": 8})
     result = subprocess.run([sys.executable, "-c", MIRRORED_BFLOAT16, str(data),

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from applications.common import callbacks, runtime, training
 from backend_utils import jax_env
@@ -62,6 +63,7 @@ def _finish(processes: list[subprocess.Popen], run: Path) -> None:
             proc.kill()
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_data_parallel_matches_one_device_and_resumes_across_processes(tmp_path):
     # 5 validation images: batches of 4 and 1, and a batch of 1 cannot be split over
     # 2 devices (the data-parallel runs validate on the whole batch only).

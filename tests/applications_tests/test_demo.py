@@ -25,6 +25,7 @@ def test_sketch_keeps_edges_only():
     assert set(dark_columns) <= {15, 16} and len(dark_columns) > 0
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_demo_runs_and_writes_everything(tmp_path, capsys):
     metrics = demo.run(tmp_path, epochs=1)
     for name in ("grid.png", "loss.png", "metrics.json", "run/model.keras", "run/training_log.csv"):

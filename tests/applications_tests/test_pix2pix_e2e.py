@@ -188,6 +188,7 @@ print("dtypes", model.layers[2].compute_dtype, model.output.dtype)
 """
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_mirrored_strategy_and_bfloat16(tmp_path):
     """In its own process: TF collectives of two MirroredStrategy objects in one
     process can collide, and the logical CPUs must be set before TF starts."""

@@ -152,6 +152,7 @@ def _peak_mb(root: Path, width: int, output: Path) -> float:
     return case["peak_mb"]
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_predict_peak_grows_by_the_uint8_images_only(photos, tmp_path):
     """The large run's peak over the small one's is what a large image must hold:
     its uint8 output and HR target (SR's size x4 each), and the encoded PNG being

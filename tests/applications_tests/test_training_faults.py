@@ -157,6 +157,7 @@ def _check_whole(run: Path) -> None:
     assert not leftovers, leftovers
 
 
+@pytest.mark.slow  # a long end-to-end run: make test-slow
 def test_killed_anywhere_a_rerun_finishes_the_run_whole(tmp_path):
     data = write_pairs(tmp_path / "data", {"train": 8})  # no val/: one step traced less
     uninterrupted = subprocess.run(_command(data, tmp_path / "uninterrupted"), cwd=ROOT,

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a benchmark run: make test-slow
 def test_prints_each_setup_as_a_multiple_of_spl_alone():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gan.py"), "--batches=2", "--size=32",
