@@ -164,27 +164,46 @@ def test_a_command_that_imports_tensorflow_prints_none_of_its_start_up_lines(tmp
 
 
 def test_tensorflows_info_lines_are_held_back_within_the_block_not_its_warnings(caplog):
-    """As a SavedModel export logs them: through TensorFlow's logger and absl's."""
+    """As a SavedModel export logs them: through TensorFlow's logger and absl's. The
+    records are caught on the two loggers themselves: whether absl's reaches the root
+    logger depends on what ran before in the process (absl's handler, its level)."""
     import logging
 
     from absl import logging as absl_logging
 
     from spl_tf.utils import cli
 
+    loggers = (logging.getLogger("tensorflow"), absl_logging.get_absl_logger())
+    caught: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            caught.append(record.getMessage())
+
     def log_each(text: str) -> None:
-        for logger in (logging.getLogger("tensorflow"), absl_logging.get_absl_logger()):
+        for logger in loggers:
             logger.info(f"{text} info")
             logger.warning(f"{text} warning")
 
-    caplog.set_level(logging.INFO)
-    with cli.quiet_tensorflow_info():
-        log_each("within")
-    log_each("after")
-    assert [r.getMessage() for r in caplog.records] == [
-        "within warning", "within warning", "after info", "after warning", "after info",
-        "after warning"]
-    caplog.clear()
-    caplog.set_level(logging.DEBUG)  # --verbosity=1: everything, as asked
-    with cli.quiet_tensorflow_info():
-        log_each("debug")
-    assert len(caplog.records) == 4
+    catch, saved = Catch(logging.DEBUG), [(lg.level, lg.disabled) for lg in loggers]
+    try:
+        for logger in loggers:
+            logger.addHandler(catch)
+            logger.setLevel(logging.INFO)
+            logger.disabled = False
+        caplog.set_level(logging.INFO)  # the root's level: INFO, as absl's app.run sets
+        with cli.quiet_tensorflow_info():
+            log_each("within")
+        log_each("after")
+        assert caught == ["within warning", "within warning", "after info", "after warning",
+                          "after info", "after warning"]
+        caught.clear()
+        caplog.set_level(logging.DEBUG)  # --verbosity=1: everything, as asked
+        with cli.quiet_tensorflow_info():
+            log_each("debug")
+        assert len(caught) == 4
+    finally:
+        for logger, (level, disabled) in zip(loggers, saved):
+            logger.removeHandler(catch)
+            logger.setLevel(level)
+            logger.disabled = disabled

@@ -65,6 +65,13 @@ PAIRS_KILLS = [
 ]
 
 
+def _one_in_make_test(kills: list[tuple], ids: list[str], kept: str) -> list:
+    """The kill `kept` in `make test`, the others in `make test-slow`: each starts a build
+    (a process tree), pauses it, kills it and resumes it, half a minute on 2 cores."""
+    return [pytest.param(*kill, id=name, marks=() if name == kept else pytest.mark.slow)
+            for kill, name in zip(kills, ids, strict=True)]
+
+
 # /proc ---------------------------------------------------------------------------------
 
 
@@ -272,7 +279,8 @@ def fake_ffmpeg(folder: Path, real: str | None = None) -> Path:
     return script
 
 
-@pytest.mark.parametrize("point, who", BUILD_KILLS, ids=[p for p, _ in BUILD_KILLS])
+@pytest.mark.parametrize("point, who", _one_in_make_test(
+    BUILD_KILLS, [p for p, _ in BUILD_KILLS], kept="build:crops@3"))
 def test_a_build_killed_at_a_pause_point_leaves_no_process_and_resumes(
         build_inputs, tmp_path, point, who):
     csv_path, videos, reference = build_inputs
@@ -316,8 +324,9 @@ def download_inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     return csv_path, youtube, root / "reference"
 
 
-@pytest.mark.parametrize("point, keep", DOWNLOAD_KILLS,
-                         ids=[f"{p}{'-keep_videos' * k}" for p, k in DOWNLOAD_KILLS])
+@pytest.mark.parametrize("point, keep", _one_in_make_test(
+    DOWNLOAD_KILLS, [f"{p}{'-keep_videos' * k}" for p, k in DOWNLOAD_KILLS],
+    kept="download:file@2"))
 def test_a_downloading_build_killed_at_a_pause_point_resumes(
         download_inputs, tmp_path, point, keep):
     csv_path, youtube, reference = download_inputs
@@ -369,7 +378,8 @@ def pairs_inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     return sources, references, root / "reference"
 
 
-@pytest.mark.parametrize("point, who", PAIRS_KILLS, ids=[p for p, _ in PAIRS_KILLS])
+@pytest.mark.parametrize("point, who", _one_in_make_test(
+    PAIRS_KILLS, [p for p, _ in PAIRS_KILLS], kept="pairs:pair@1"))
 def test_pairs_killed_at_a_pause_point_leave_no_process_and_resume(
         pairs_inputs, tmp_path, point, who):
     sources, references, uninterrupted = pairs_inputs
