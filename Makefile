@@ -59,10 +59,10 @@ test-quick: $(STAMP)
 # The tests marked slow (about 10 minutes on 2 cores), the long end-to-end, memory and
 # benchmark runs that would take `make test` past 20 minutes: the full `make demo` against
 # the README's figures and its short run, the golden values on JAX under XLA's default
-# settings, the chain of kills of a training run, six of the nine kills of the FCC
-# tools, data parallel across processes, the
-# mirrored strategy with bfloat16 (pix2pix, adversarial), the notebook on CPU and a
-# simulated TPU, predict's and FID's peak memory, the GAN benchmark's smoke run.
+# settings, the chain of kills of a training run, six of the nine kills of the FCC tools,
+# data parallel across processes, the mirrored strategy with bfloat16 (pix2pix,
+# adversarial), the notebook on CPU and a simulated TPU, predict's and FID's peak memory,
+# the GAN benchmark's smoke run.
 # --no-loadscope-reorder: in the order of tests/conftest.py, longest first.
 test-slow: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
