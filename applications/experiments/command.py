@@ -76,6 +76,7 @@ def run_experiment(settings: ExperimentConfig) -> Path:
     configs = {entry.name: [presets.run_config(what, entry, seed, folder)
                             for seed in range(what.seeds)] for entry in entries}
     test_sets = presets.test_sets(what, folder)
+    _check_apart(folder, what)
     discard = _check_existing(folder, what)
     app = _application(what.preset)
     from spl_tf.utils import locks
@@ -105,6 +106,17 @@ def run_experiment(settings: ExperimentConfig) -> Path:
         _report(app, what, settings, entries, configs, runs, test_sets, evaluation.names,
                 unavailable, folder)
     return folder
+
+
+def _check_apart(folder: Path, what: ExperimentSettings) -> None:
+    """InputError if the experiment would write into a folder of its data, or its data
+    lies where it writes (--overwrite removes what it wrote)."""
+    from applications.common import outputs
+
+    reads = {"--data_dir": what.data_dir, "--sr_test_dir": what.sr_test_dir}
+    outputs.check_apart([folder / name for name in OWNED],
+                        {flag: Path(given) for flag, given in reads.items() if given},
+                        image_folders=reads)
 
 
 def _say(line: str) -> None:

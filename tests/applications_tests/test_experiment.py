@@ -28,6 +28,7 @@ from applications.srresnet.config import SRResNetConfig
 from command_utils import run_in_process
 from div2k_data import downscale, hr_photo, write_div2k
 from golden_metrics import seeded
+from pix2pix_data import write_pairs
 from spl_tf import fid
 from spl_tf.utils import image_io
 from torch_files import write_state_dict
@@ -199,6 +200,21 @@ def test_bad_settings_are_one_line_before_anything_is_written(tmp_path, flags, e
     assert result.stderr.strip().startswith(expected), result.stderr
     assert "\n" not in result.stderr.strip()
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("inside", ["", "runs/data"])
+def test_an_experiment_writing_where_its_data_is_is_refused(tmp_path, inside):
+    """The experiment's folder as its dataset's folder, or the dataset inside what the
+    experiment writes (and --overwrite removes): one line, the dataset untouched."""
+    folder = tmp_path / "exp"
+    data = write_pairs(folder / inside, {"train": 1, "test": 1})
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = run_in_process(COMMAND, f"--experiment_dir={folder}", "--preset=translation",
+                            f"--data_dir={data}", "--overwrite")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"error: --data_dir={data}"), result.stderr
+    assert "\n" not in result.stderr.strip()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_super_resolution_preset_is_srresnet_runs_scored_on_the_sr_test_sets(tmp_path):
